@@ -29,4 +29,13 @@ typedef struct {
 void tailor_test_model_params_init (TailorTestModelParams *p, TailorArch arch);
 gboolean tailor_test_model_write (const TailorTestModelParams *p, const char *path, GError **error);
 
+/* Writes the tokenizer.* keys of a made-up vocabulary of about n_vocab_target entries,
+ * learned by BPE merges over a built-in English/code/multilingual corpus so that it has
+ * the shape of a real one: SPM ("llama": ▁-pieces with scores, <0xNN> byte fallback,
+ * <unk> <s> </s>) or byte-level BPE ("gpt2": merges, pre "default"/"qwen2"/…, ChatML
+ * special tokens). Also sets tokenizer.chat_template (Llama 2 style for SPM, ChatML for
+ * BPE). Returns the vocabulary size written. */
+guint tailor_test_vocab_write (TailorTokenizerKind kind, guint n_vocab_target, guint64 seed,
+                               TailorGgufWriter *writer);
+
 G_END_DECLS
