@@ -52,4 +52,41 @@ gboolean tailor_chat_render_tokens (TailorTokenizer *tok, TailorChatFamily famil
                                     gboolean add_generation_prompt, GArray *ids, GArray *mask,
                                     GError **error);
 
+/* The exact layout within a family, named as llama.cpp names its built-in templates
+ * ("llama2-sys", "mistral-v3", …): Llama 2 and Mistral templates differ in spaces, system
+ * handling and BOS placement, and training must reproduce the model's own layout byte for
+ * byte. The family functions above render with the family's default style; use these to
+ * render what a given tokenizer.chat_template asks for. */
+typedef enum {
+  TAILOR_CHAT_STYLE_UNKNOWN,
+  TAILOR_CHAT_STYLE_CHATML,
+  TAILOR_CHAT_STYLE_LLAMA3,
+  TAILOR_CHAT_STYLE_LLAMA2,           /* [INST] without <<SYS>>: Mistral Instruct v0.1/v0.2 */
+  TAILOR_CHAT_STYLE_LLAMA2_SYS,
+  TAILOR_CHAT_STYLE_LLAMA2_SYS_BOS,   /* <s> before every later [INST] */
+  TAILOR_CHAT_STYLE_LLAMA2_SYS_STRIP, /* contents stripped (Meta's Llama 2 chat template) */
+  TAILOR_CHAT_STYLE_MISTRAL_V1,
+  TAILOR_CHAT_STYLE_MISTRAL_V3,
+  TAILOR_CHAT_STYLE_MISTRAL_V3_TEKKEN,
+  TAILOR_CHAT_STYLE_MISTRAL_V7,
+  TAILOR_CHAT_STYLE_MISTRAL_V7_TEKKEN,
+  TAILOR_CHAT_STYLE_GEMMA,
+  TAILOR_CHAT_STYLE_PHI3,
+  TAILOR_CHAT_STYLE_ZEPHYR,
+} TailorChatStyle;
+
+TailorChatStyle tailor_chat_style_detect (const char *template_text);
+TailorChatFamily tailor_chat_style_get_family (TailorChatStyle style);
+TailorChatStyle tailor_chat_family_get_default_style (TailorChatFamily family);
+const char *tailor_chat_style_name (TailorChatStyle style); /* "chatml", "mistral-v3", … */
+gboolean tailor_chat_style_from_name (const char *name, TailorChatStyle *out);
+/* As tailor_chat_family_for_gguf, keeping the style; UNKNOWN falls back to ChatML. */
+TailorChatStyle tailor_chat_style_for_gguf (TailorGguf *gguf, char **warning);
+char *tailor_chat_render_text_style (TailorChatStyle style, const TailorChatMessage *msgs, gsize n,
+                                     gboolean add_generation_prompt, GError **error);
+gboolean tailor_chat_render_tokens_style (TailorTokenizer *tok, TailorChatStyle style,
+                                          const TailorChatMessage *msgs, gsize n,
+                                          gboolean add_generation_prompt, GArray *ids,
+                                          GArray *mask, GError **error);
+
 G_END_DECLS
