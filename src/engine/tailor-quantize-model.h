@@ -31,6 +31,12 @@ gboolean tailor_ftype_from_name (const char *name, TailorFileType *out); /* case
  * (Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, else F16). layer is the block index (-1 if none). */
 TailorType tailor_ftype_tensor_type (TailorFileType ftype, const char *tensor_name, guint n_dims,
                                      gint64 ne0, gint layer, guint n_layer);
+/* As tailor_ftype_tensor_type (which assumes a separate output.weight); with tied_embeddings
+ * (the model has no output.weight) token_embd.weight gets the output's type, as llama.cpp
+ * gives it. */
+TailorType tailor_ftype_tensor_type_full (TailorFileType ftype, const char *tensor_name,
+                                          guint n_dims, gint64 ne0, gint layer, guint n_layer,
+                                          gboolean tied_embeddings);
 
 /* Re-encodes an F32/F16/BF16 (or any dequantizable) model into ftype, copying every key
  * (general.file_type updated). Writes atomically. */
