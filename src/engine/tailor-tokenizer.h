@@ -68,6 +68,11 @@ GBytes *tailor_tokenizer_token_to_piece (TailorTokenizer *self, gint32 id, gbool
 char *tailor_tokenizer_decode (TailorTokenizer *self, const gint32 *ids, gsize n,
                                gboolean render_special);
 
+/* The words the BPE pre-tokenizer cuts text into (UTF-8, before byte-level mapping;
+ * special tokens are not looked for). For SPM, the whole text as one word. Free with
+ * g_strfreev. For tests and for showing how text is split. */
+char **tailor_tokenizer_pre_split (TailorTokenizer *self, const char *text, gssize len);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TailorTokenizer, tailor_tokenizer_free)
 
 G_END_DECLS
