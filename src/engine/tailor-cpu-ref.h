@@ -7,6 +7,15 @@
 
 G_BEGIN_DECLS
 
+#define TAILOR_REF_ERROR (tailor_ref_error_quark ())
+GQuark tailor_ref_error_quark (void);
+
+typedef enum {
+  TAILOR_REF_ERROR_CONTEXT_FULL,  /* n_past + n would pass n_ctx */
+  TAILOR_REF_ERROR_INVALID_TOKEN, /* a token id is not in [0, n_vocab) */
+  TAILOR_REF_ERROR_NO_MEMORY,     /* the KV cache for n_ctx does not fit in memory */
+} TailorRefError;
+
 /* out (T, C) = inp (T, C) / rms(inp) * weight (C) */
 void tailor_ref_rmsnorm_forward (float *out, const float *inp, const float *weight,
                                  int T, int C, float eps);
@@ -39,6 +48,8 @@ void tailor_ref_embedding_forward (float *out, const TailorGgufTensor *embd, con
 /* A model plus its KV cache. */
 typedef struct _TailorRefContext TailorRefContext;
 
+/* n_ctx 0 means the model's training context length. The KV cache is fp32:
+ * 2 · n_layer · n_ctx · n_head_kv · head_dim floats. */
 TailorRefContext *tailor_ref_context_new (TailorModel *model, guint n_ctx, GError **error);
 void tailor_ref_context_free (TailorRefContext *self);
 guint tailor_ref_context_get_n_past (TailorRefContext *self);

@@ -15,6 +15,9 @@ typedef struct {
   guint64 seed;
   TailorTokenizerKind vocab_kind; /* SPM (llama default) or BPE (qwen2 default) */
   guint n_vocab;   /* approximate target; the built vocabulary decides (≥ 256 + specials) */
+  /* n_embd and n_ff 0 ⇒ chosen by ftype: 64 and 160 for F32, F16, BF16, Q8_0, Q4_0 …;
+   * 256 and 512 for the K-quant file types (Q4_K_S/M, Q5_K_S/M, Q6_K), whose blocks span
+   * 256 values, so that K-quant blocks are really written instead of fallback types. */
   guint n_embd;
   guint n_layer;
   guint n_head;
@@ -25,8 +28,17 @@ typedef struct {
   float weight_std; /* init scale; 0 ⇒ 0.02 */
 } TailorTestModelParams;
 
-/* Sensible tiny defaults for an architecture (llama: SPM vocab, qwen2: BPE vocab + biases). */
+/* Sensible tiny defaults for an architecture (llama: SPM vocab, qwen2: BPE vocab + biases).
+ * Both: F32, seed 1, about 1000 vocabulary entries, 2 layers, 4 heads over 2 key/value
+ * heads (GQA), n_embd/n_ff 0 (by ftype, see above), n_ctx 256, weight_std 0.02; llama
+ * has a separate output.weight, qwen2 ties it to token_embd (as Qwen2.5-0.5B does). */
 void tailor_test_model_params_init (TailorTestModelParams *p, TailorArch arch);
+/* Copies p into out with the values chosen by ftype filled in (n_embd, n_ff, weight_std). */
+void tailor_test_model_params_resolve (const TailorTestModelParams *p, TailorTestModelParams *out);
+/* Weights are N(0, weight_std) (norm weights 1 + N(0, 0.1), biases N(0, 0.1)) from a
+ * seeded generator that calls no libm function (so files match across machines), each
+ * tensor encoded in the type tailor_ftype_tensor_type() gives. The same params give a
+ * byte-identical file. */
 gboolean tailor_test_model_write (const TailorTestModelParams *p, const char *path, GError **error);
 
 /* Writes the tokenizer.* keys of a made-up vocabulary of about n_vocab_target entries,
