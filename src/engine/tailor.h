@@ -2,8 +2,12 @@
 /* libtailor: the umbrella header. */
 #pragma once
 
+#include "tailor-catalogue.h"
 #include "tailor-chat.h"
 #include "tailor-cpu-ref.h"
+#include "tailor-data.h"
+#include "tailor-data-hygiene.h"
+#include "tailor-data-import.h"
 #include "tailor-gguf.h"
 #include "tailor-hash.h"
 #include "tailor-model.h"
