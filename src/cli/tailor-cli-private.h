@@ -52,5 +52,6 @@ int tailor_cli_tokenize (int argc, char **argv);
 int tailor_cli_logits (int argc, char **argv);
 int tailor_cli_generate (int argc, char **argv);
 int tailor_cli_make_test_model (int argc, char **argv);
+int tailor_cli_devices (int argc, char **argv);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tailor-cli-data.h"
 #include "tailor-cli-private.h"
 
 static const TailorCliCommand commands[] = {
@@ -19,6 +20,9 @@ static const TailorCliCommand commands[] = {
     tailor_cli_generate },
   { "make-test-model", "OUT.gguf", "Write a small random model with a real-shaped vocabulary",
     tailor_cli_make_test_model },
+  { "devices", "", "List the Vulkan devices Tailor can compute on", tailor_cli_devices },
+  { "data", "COMMAND …", "Import, check, split, list, export and leak-check dataset versions",
+    tailor_cli_data },
 };
 
 static const TailorCliCommand *
