@@ -100,17 +100,19 @@ tailor_ref_matmul_forward (
   tailor_parallel_for (OC, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) IC * T, 1)), matmul_rows, &a);
 }
 
-void
-tailor_ref_rope_forward (float *x,
-                         const int *pos,
-                         int T,
-                         int n_head,
-                         int head_dim,
-                         int n_rot,
-                         float freq_base,
-                         float freq_scale,
-                         const float *freq_factors,
-                         TailorRopeType type)
+/* Rotates each pair by +θ (forward) or −θ (backward: the transposed rotation). */
+static void
+rope_rotate (float *x,
+             const int *pos,
+             int T,
+             int n_head,
+             int head_dim,
+             int n_rot,
+             float freq_base,
+             float freq_scale,
+             const float *freq_factors,
+             TailorRopeType type,
+             gboolean inverse)
 {
   int half = n_rot / 2;
   int t;
@@ -134,10 +136,28 @@ tailor_ref_rope_forward (float *x,
             float x0 = xh[i0];
             float x1 = xh[i1];
 
+            if (inverse)
+              s = -s;
             xh[i0] = x0 * c - x1 * s;
             xh[i1] = x0 * s + x1 * c;
           }
       }
+}
+
+void
+tailor_ref_rope_forward (float *x,
+                         const int *pos,
+                         int T,
+                         int n_head,
+                         int head_dim,
+                         int n_rot,
+                         float freq_base,
+                         float freq_scale,
+                         const float *freq_factors,
+                         TailorRopeType type)
+{
+  rope_rotate (x, pos, T, n_head, head_dim, n_rot, freq_base, freq_scale, freq_factors, type,
+               FALSE);
 }
 
 typedef struct
@@ -246,6 +266,858 @@ tailor_ref_embedding_forward (
                              (const guint8 *) embd->data + (gsize) tokens[t] * row_bytes,
                              out + (gsize) t * C, C);
     }
+}
+
+/* ---- Backward passes (each accumulates into its gradients) ---- */
+
+/* y += a · x */
+static inline void
+axpy (float *y, float a, const float *x, int n)
+{
+  int i;
+
+  for (i = 0; i < n; i++)
+    y[i] += a * x[i];
+}
+
+/* One chunk per thread: for work that repeats a cost (dequantizing W) in every chunk. */
+static gint64
+one_chunk_per_thread (gint64 n)
+{
+  gint64 threads = tailor_parallel_get_n_threads ();
+
+  return MAX (1, (n + threads - 1) / threads);
+}
+
+void
+tailor_ref_embedding_backward (
+  float *dembd, const float *dout, const gint32 *tokens, int T, int C)
+{
+  int t;
+
+  for (t = 0; t < T; t++)
+    axpy (dembd + (gsize) tokens[t] * C, 1.0f, dout + (gsize) t * C, C);
+}
+
+void
+tailor_ref_rmsnorm_backward (float *dinp,
+                             float *dweight,
+                             const float *dout,
+                             const float *inp,
+                             const float *weight,
+                             int T,
+                             int C,
+                             float eps)
+{
+  int t;
+  int i;
+
+  for (t = 0; t < T; t++)
+    {
+      const float *x = inp + (gsize) t * C;   /* (C) */
+      const float *dy = dout + (gsize) t * C; /* (C) */
+      double ss = 0.0;
+      double dyw_x = 0.0;
+      float scale;
+      float k;
+
+      for (i = 0; i < C; i++)
+        {
+          ss += (double) x[i] * x[i];
+          dyw_x += (double) dy[i] * weight[i] * x[i];
+        }
+      /* the forward's scale s = (ss/C + eps)^−½, bit for bit */
+      scale = (float) (1.0 / sqrt (ss / C + eps));
+      /* ∂s/∂x_i = −s³ x_i / C, so dx_i = s w_i dy_i − (s³/C) x_i Σ_j dy_j w_j x_j */
+      k = (float) ((double) scale * scale * scale * dyw_x / C);
+      if (dinp != NULL)
+        {
+          float *dx = dinp + (gsize) t * C;
+
+          for (i = 0; i < C; i++)
+            dx[i] += scale * weight[i] * dy[i] - k * x[i];
+        }
+      if (dweight != NULL)
+        for (i = 0; i < C; i++)
+          dweight[i] += dy[i] * x[i] * scale;
+    }
+}
+
+typedef struct
+{
+  float *dinp;       /* (T, IC) */
+  float *dweight;    /* (OC, IC) */
+  const float *dout; /* (T, OC) */
+  const float *inp;  /* (T, IC) */
+  const TailorGgufTensor *w;
+  int T, IC, OC;
+  gsize row_bytes;
+} MatmulBackwardArgs;
+
+/* dinp rows [begin, end): each chunk walks all of W once, so the sum over OC for an
+ * element runs in the same order whatever the chunking. */
+static void
+matmul_backward_inp_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const MatmulBackwardArgs *a = user_data;
+  g_autofree float *row = g_new (float, a->IC); /* one row of W, dequantized */
+  const guint8 *w_data = a->w->data;
+  gint64 t;
+  int o;
+
+  for (o = 0; o < a->OC; o++)
+    {
+      tailor_dequantize_row (a->w->type, w_data + (gsize) o * a->row_bytes, row, a->IC);
+      for (t = begin; t < end; t++)
+        axpy (a->dinp + (gsize) t * a->IC, a->dout[(gsize) t * a->OC + o], row, a->IC);
+    }
+}
+
+static void
+matmul_backward_weight_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const MatmulBackwardArgs *a = user_data;
+  gint64 o;
+  int t;
+
+  for (o = begin; o < end; o++)
+    for (t = 0; t < a->T; t++)
+      axpy (a->dweight + (gsize) o * a->IC, a->dout[(gsize) t * a->OC + o],
+            a->inp + (gsize) t * a->IC, a->IC);
+}
+
+void
+tailor_ref_matmul_backward (float *dinp,
+                            float *dweight,
+                            float *dbias,
+                            const float *dout,
+                            const float *inp,
+                            const TailorGgufTensor *w,
+                            int T,
+                            int IC,
+                            int OC)
+{
+  MatmulBackwardArgs a = { dinp, dweight, dout, inp, w, T, IC, OC, 0 };
+  int o;
+  int t;
+
+  g_return_if_fail (w != NULL && w->ne[0] == IC && w->ne[1] == OC);
+
+  a.row_bytes = tailor_type_row_size (w->type, IC);
+  g_return_if_fail (a.row_bytes > 0);
+  if (dinp != NULL)
+    tailor_parallel_for (T, one_chunk_per_thread (T), matmul_backward_inp_rows, &a);
+  if (dweight != NULL)
+    tailor_parallel_for (OC, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) IC * T, 1)),
+                         matmul_backward_weight_rows, &a);
+  if (dbias != NULL)
+    for (o = 0; o < OC; o++)
+      for (t = 0; t < T; t++)
+        dbias[o] += dout[(gsize) t * OC + o];
+}
+
+void
+tailor_ref_rope_backward (float *dx,
+                          const int *pos,
+                          int T,
+                          int n_head,
+                          int head_dim,
+                          int n_rot,
+                          float freq_base,
+                          float freq_scale,
+                          const float *freq_factors,
+                          TailorRopeType type)
+{
+  rope_rotate (dx, pos, T, n_head, head_dim, n_rot, freq_base, freq_scale, freq_factors, type,
+               TRUE);
+}
+
+typedef struct
+{
+  float *dq, *dk, *dv; /* (T, n_head, hd), (T, n_head_kv, hd) ×2 */
+  const float *dout;   /* (T, n_head, hd) */
+  const float *q;      /* (T, n_head, hd) */
+  const float *k, *v;  /* (T, n_head_kv, hd) */
+  double *lse;         /* (T, n_head) log-sum-exp of each score row */
+  double *delta;       /* (T, n_head) dout · out of each row */
+  int T, n_head, n_head_kv, hd;
+  float scale;
+} AttentionBackwardArgs;
+
+/* Per query row (t, h): the softmax statistics, out (recomputed), delta = dout·out and
+ * dq = scale Σ_j p_j (dout·v_j − delta) k_j. */
+static void
+attention_backward_queries (gint64 begin, gint64 end, gpointer user_data)
+{
+  const AttentionBackwardArgs *a = user_data;
+  g_autofree float *s = g_new (float, a->T); /* (T) scores of one row */
+  g_autofree float *o = g_new (float, a->hd);
+  int group = a->n_head / a->n_head_kv;
+  gsize kv_stride = (gsize) a->n_head_kv * a->hd;
+  gint64 item;
+
+  for (item = begin; item < end; item++)
+    {
+      int t = (int) (item / a->n_head);
+      int h = (int) (item % a->n_head);
+      int kvh = h / group;
+      gsize qi = ((gsize) t * a->n_head + h) * a->hd;
+      const float *qh = a->q + qi;
+      const float *doh = a->dout + qi;
+      float *dqh = a->dq + qi;
+      float max = -INFINITY;
+      double sum = 0.0;
+      double lse;
+      double delta;
+      int j;
+      int d;
+
+      for (j = 0; j <= t; j++)
+        {
+          s[j] = dot (qh, a->k + j * kv_stride + (gsize) kvh * a->hd, a->hd) * a->scale;
+          max = MAX (max, s[j]);
+        }
+      for (j = 0; j <= t; j++)
+        sum += exp ((double) s[j] - max);
+      lse = max + log (sum);
+      memset (o, 0, sizeof (float) * a->hd);
+      for (j = 0; j <= t; j++)
+        axpy (o, (float) exp (s[j] - lse), a->v + j * kv_stride + (gsize) kvh * a->hd, a->hd);
+      delta = dot (doh, o, a->hd);
+      for (j = 0; j <= t; j++)
+        {
+          const float *vj = a->v + j * kv_stride + (gsize) kvh * a->hd;
+          const float *kj = a->k + j * kv_stride + (gsize) kvh * a->hd;
+          float p = (float) exp (s[j] - lse);
+          float ds = p * (float) (dot (doh, vj, a->hd) - delta);
+
+          for (d = 0; d < a->hd; d++)
+            dqh[d] += a->scale * ds * kj[d];
+        }
+      a->lse[item] = lse;
+      a->delta[item] = delta;
+    }
+}
+
+/* Per key row (j, kvh): dv_j = Σ p dout_t and dk_j = scale Σ ds q_t over the queries t ≥ j
+ * of every head in the group, with p recomputed from the saved log-sum-exp. */
+static void
+attention_backward_keys (gint64 begin, gint64 end, gpointer user_data)
+{
+  const AttentionBackwardArgs *a = user_data;
+  int group = a->n_head / a->n_head_kv;
+  gint64 item;
+
+  for (item = begin; item < end; item++)
+    {
+      int j = (int) (item / a->n_head_kv);
+      int kvh = (int) (item % a->n_head_kv);
+      gsize ki = ((gsize) j * a->n_head_kv + kvh) * a->hd;
+      const float *kj = a->k + ki;
+      const float *vj = a->v + ki;
+      float *dkj = a->dk + ki;
+      float *dvj = a->dv + ki;
+      int h;
+      int t;
+
+      for (h = kvh * group; h < (kvh + 1) * group; h++)
+        for (t = j; t < a->T; t++)
+          {
+            gsize qi = ((gsize) t * a->n_head + h) * a->hd;
+            gsize row = (gsize) t * a->n_head + h;
+            float sj = dot (a->q + qi, kj, a->hd) * a->scale;
+            float p = (float) exp (sj - a->lse[row]);
+            float ds = p * (float) (dot (a->dout + qi, vj, a->hd) - a->delta[row]);
+
+            axpy (dvj, p, a->dout + qi, a->hd);
+            axpy (dkj, a->scale * ds, a->q + qi, a->hd);
+          }
+    }
+}
+
+void
+tailor_ref_attention_backward (float *dq,
+                               float *dk,
+                               float *dv,
+                               const float *dout,
+                               const float *q,
+                               const float *k,
+                               const float *v,
+                               int T,
+                               int n_head,
+                               int n_head_kv,
+                               int hd)
+{
+  AttentionBackwardArgs a = { dq, dk, dv, dout, q, k, v, NULL, NULL, T, n_head, n_head_kv, hd,
+                              1.0f / sqrtf ((float) hd) };
+  gint64 work = MAX ((gint64) T * hd * 4, 1);
+
+  g_return_if_fail (n_head_kv > 0 && n_head % n_head_kv == 0);
+
+  a.lse = g_new (double, (gsize) T * n_head);
+  a.delta = g_new (double, (gsize) T * n_head);
+  tailor_parallel_for ((gint64) T * n_head, MAX (1, MIN_CHUNK_WORK / work),
+                       attention_backward_queries, &a);
+  tailor_parallel_for ((gint64) T * n_head_kv, MAX (1, MIN_CHUNK_WORK / work),
+                       attention_backward_keys, &a);
+  g_free (a.lse);
+  g_free (a.delta);
+}
+
+void
+tailor_ref_swiglu_backward (
+  float *dgate, float *dup, const float *dout, const float *gate, const float *up, int T, int C)
+{
+  gsize n = (gsize) T * C;
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    {
+      float g = gate[i];
+      float sig = 1.0f / (1.0f + expf (-g));
+
+      /* silu'(g) = σ(g) (1 + g (1 − σ(g))) */
+      if (dgate != NULL)
+        dgate[i] += dout[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
+      if (dup != NULL)
+        dup[i] += dout[i] * g * sig;
+    }
+}
+
+void
+tailor_ref_residual_forward (float *out, const float *inp1, const float *inp2, int T, int C)
+{
+  gsize n = (gsize) T * C;
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    out[i] = inp1[i] + inp2[i];
+}
+
+void
+tailor_ref_residual_backward (float *dinp1, float *dinp2, const float *dout, int T, int C)
+{
+  gsize n = (gsize) T * C;
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    {
+      if (dinp1 != NULL)
+        dinp1[i] += dout[i];
+      if (dinp2 != NULL)
+        dinp2[i] += dout[i];
+    }
+}
+
+/* ---- LoRA ---- */
+
+float
+tailor_ref_lora_scale (float alpha, int rank, gboolean rslora)
+{
+  g_return_val_if_fail (rank > 0, 0.0f);
+  return rslora ? alpha / sqrtf ((float) rank) : alpha / (float) rank;
+}
+
+/* A 32-bit integer hash with good avalanche (Wellons' lowbias32): cheap in a shader too. */
+static inline guint32
+hash32 (guint32 x)
+{
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+float
+tailor_ref_dropout_factor (guint32 seed, guint32 index, float p)
+{
+  float u;
+
+  if (p <= 0.0f)
+    return 1.0f;
+  /* 24 bits make u exact in fp32 on [0, 1) */
+  u = (float) (hash32 (index ^ hash32 (seed + 0x9e3779b9U)) >> 8) * (1.0f / 16777216.0f);
+  return u < p ? 0.0f : 1.0f / (1.0f - p);
+}
+
+/* inp rows with the dropout mask applied: (T, IC); a copy of inp when dropout is 0. */
+static float *
+dropped_input (const float *inp, float dropout, guint32 seed, int T, int IC)
+{
+  gsize n = (gsize) T * IC;
+  float *x = g_new (float, n);
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    x[i] = dropout > 0.0f ? inp[i] * tailor_ref_dropout_factor (seed, (guint32) i, dropout)
+                          : inp[i];
+  return x;
+}
+
+typedef struct
+{
+  float *out;       /* (T, OC) */
+  float *xa;        /* (T, r) */
+  const float *x;   /* (T, IC) dropped input */
+  const float *a;   /* (r, IC) */
+  const float *b;   /* (OC, r) */
+  float scale;
+  int IC, r, OC;
+} LoraForwardArgs;
+
+static void
+lora_forward_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const LoraForwardArgs *a = user_data;
+  gint64 t;
+  int k;
+  int o;
+
+  for (t = begin; t < end; t++)
+    {
+      float *xa = a->xa + (gsize) t * a->r;
+      float *out = a->out + (gsize) t * a->OC;
+
+      for (k = 0; k < a->r; k++)
+        xa[k] = dot (a->x + (gsize) t * a->IC, a->a + (gsize) k * a->IC, a->IC);
+      for (o = 0; o < a->OC; o++)
+        out[o] += a->scale * dot (xa, a->b + (gsize) o * a->r, a->r);
+    }
+}
+
+void
+tailor_ref_lora_forward (float *out,
+                         float *xa,
+                         const float *inp,
+                         const float *a,
+                         const float *b,
+                         float scale,
+                         float dropout,
+                         guint32 seed,
+                         int T,
+                         int IC,
+                         int r,
+                         int OC)
+{
+  g_autofree float *x = dropped_input (inp, dropout, seed, T, IC);
+  LoraForwardArgs args = { out, xa, x, a, b, scale, IC, r, OC };
+
+  tailor_parallel_for (T, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) (IC + OC) * r, 1)),
+                       lora_forward_rows, &args);
+}
+
+typedef struct
+{
+  float *dinp, *da, *db;
+  const float *dout; /* (T, OC) */
+  const float *x;    /* (T, IC) dropped input */
+  const float *xa;   /* (T, r) */
+  const float *dxa;  /* (T, r) */
+  const float *a;    /* (r, IC) */
+  const float *b;    /* (OC, r) */
+  float scale, dropout;
+  guint32 seed;
+  int T, IC, r, OC;
+} LoraBackwardArgs;
+
+static void
+lora_backward_db_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const LoraBackwardArgs *a = user_data;
+  gint64 o;
+  int t;
+
+  for (o = begin; o < end; o++)
+    for (t = 0; t < a->T; t++)
+      axpy (a->db + (gsize) o * a->r, a->scale * a->dout[(gsize) t * a->OC + o],
+            a->xa + (gsize) t * a->r, a->r);
+}
+
+static void
+lora_backward_da_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const LoraBackwardArgs *a = user_data;
+  gint64 k;
+  int t;
+
+  for (k = begin; k < end; k++)
+    for (t = 0; t < a->T; t++)
+      axpy (a->da + (gsize) k * a->IC, a->dxa[(gsize) t * a->r + k], a->x + (gsize) t * a->IC,
+            a->IC);
+}
+
+static void
+lora_backward_dinp_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const LoraBackwardArgs *a = user_data;
+  g_autofree float *row = g_new (float, a->IC);
+  gint64 t;
+  int k;
+  int i;
+
+  for (t = begin; t < end; t++)
+    {
+      float *dx = a->dinp + (gsize) t * a->IC;
+
+      memset (row, 0, sizeof (float) * a->IC);
+      for (k = 0; k < a->r; k++)
+        axpy (row, a->dxa[(gsize) t * a->r + k], a->a + (gsize) k * a->IC, a->IC);
+      for (i = 0; i < a->IC; i++)
+        dx[i] += a->dropout > 0.0f
+                   ? row[i] * tailor_ref_dropout_factor (a->seed, (guint32) (t * a->IC + i),
+                                                         a->dropout)
+                   : row[i];
+    }
+}
+
+void
+tailor_ref_lora_backward (float *dinp,
+                          float *da,
+                          float *db,
+                          const float *dout,
+                          const float *inp,
+                          const float *xa,
+                          const float *a,
+                          const float *b,
+                          float scale,
+                          float dropout,
+                          guint32 seed,
+                          int T,
+                          int IC,
+                          int r,
+                          int OC)
+{
+  g_autofree float *dxa = g_new (float, (gsize) T * r); /* (T, r) = scale · dout · B */
+  g_autofree float *x = NULL;
+  LoraBackwardArgs args = { dinp, da, db, dout, NULL, xa, dxa, a, b,
+                            scale, dropout, seed, T, IC, r, OC };
+  gint64 min_rows = MAX (1, MIN_CHUNK_WORK / MAX ((gint64) T * MAX (IC, r), 1));
+  int t;
+  int k;
+  int o;
+
+  for (t = 0; t < T; t++)
+    for (k = 0; k < r; k++)
+      {
+        float acc = 0.0f;
+
+        for (o = 0; o < OC; o++)
+          acc += dout[(gsize) t * OC + o] * b[(gsize) o * r + k];
+        dxa[(gsize) t * r + k] = scale * acc;
+      }
+  if (db != NULL)
+    tailor_parallel_for (OC, min_rows, lora_backward_db_rows, &args);
+  if (da != NULL)
+    {
+      x = dropped_input (inp, dropout, seed, T, IC);
+      args.x = x;
+      tailor_parallel_for (r, 1, lora_backward_da_rows, &args);
+    }
+  if (dinp != NULL)
+    tailor_parallel_for (T, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) IC * r, 1)),
+                         lora_backward_dinp_rows, &args);
+}
+
+/* ---- Output projection and cross-entropy ---- */
+
+typedef struct
+{
+  float *wbuf;         /* (nc, C) the chunk's rows of W, dequantized */
+  float *logits;       /* (n_rows, chunk) */
+  const float *inp;    /* (T, C) */
+  const int *rows;     /* (n_rows) the counted rows of inp */
+  const TailorGgufTensor *w;
+  gsize row_bytes;
+  int C, v0, nc, chunk;
+} ChunkArgs;
+
+static void
+chunk_dequantize_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const ChunkArgs *a = user_data;
+  gint64 j;
+
+  for (j = begin; j < end; j++)
+    tailor_dequantize_row (a->w->type,
+                           (const guint8 *) a->w->data + (gsize) (a->v0 + j) * a->row_bytes,
+                           a->wbuf + (gsize) j * a->C, a->C);
+}
+
+static void
+chunk_logit_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const ChunkArgs *a = user_data;
+  gint64 m;
+  int j;
+
+  for (m = begin; m < end; m++)
+    for (j = 0; j < a->nc; j++)
+      a->logits[(gsize) m * a->chunk + j] =
+        dot (a->inp + (gsize) a->rows[m] * a->C, a->wbuf + (gsize) j * a->C, a->C);
+}
+
+/* Fills a->logits for vocabulary rows [v0, v0 + nc). */
+static void
+chunk_logits (ChunkArgs *a, int n_rows, int v0, int nc)
+{
+  a->v0 = v0;
+  a->nc = nc;
+  tailor_parallel_for (nc, MAX (1, MIN_CHUNK_WORK / MAX (a->C, 1)), chunk_dequantize_rows, a);
+  tailor_parallel_for (n_rows, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) nc * a->C, 1)),
+                       chunk_logit_rows, a);
+}
+
+/* The rows of a mask that count; returns their number. */
+static int
+counted_rows (int *rows, const guint8 *mask, int T)
+{
+  int n = 0;
+  int t;
+
+  for (t = 0; t < T; t++)
+    if (mask[t] != 0)
+      rows[n++] = t;
+  return n;
+}
+
+double
+tailor_ref_cross_entropy_forward (float *lse,
+                                  const float *inp,
+                                  const TailorGgufTensor *w,
+                                  const gint32 *targets,
+                                  const guint8 *mask,
+                                  int T,
+                                  int C,
+                                  int V,
+                                  int chunk)
+{
+  g_autofree int *rows = g_new (int, MAX (T, 1));
+  g_autofree double *run_max = NULL; /* (n_rows) online log-sum-exp: max so far */
+  g_autofree double *run_sum = NULL; /* (n_rows) Σ exp(logit − max) so far */
+  g_autofree double *target_logit = NULL;
+  g_autofree float *wbuf = NULL;
+  g_autofree float *logits = NULL;
+  ChunkArgs a = { 0 };
+  double loss = 0.0;
+  int n_rows;
+  int v0;
+  int m;
+  int j;
+
+  g_return_val_if_fail (w != NULL && w->ne[0] == C && w->ne[1] == V, 0.0);
+  g_return_val_if_fail (chunk > 0, 0.0);
+
+  n_rows = counted_rows (rows, mask, T);
+  if (n_rows == 0)
+    return 0.0;
+  chunk = MIN (chunk, V);
+  run_max = g_new (double, n_rows);
+  run_sum = g_new0 (double, n_rows);
+  target_logit = g_new0 (double, n_rows);
+  wbuf = g_new (float, (gsize) chunk * C);
+  logits = g_new (float, (gsize) n_rows * chunk);
+  for (m = 0; m < n_rows; m++)
+    run_max[m] = -INFINITY;
+  a = (ChunkArgs) { wbuf, logits, inp, rows, w, tailor_type_row_size (w->type, C), C, 0, 0, chunk };
+
+  for (v0 = 0; v0 < V; v0 += chunk)
+    {
+      int nc = MIN (chunk, V - v0);
+
+      chunk_logits (&a, n_rows, v0, nc);
+      for (m = 0; m < n_rows; m++)
+        {
+          const float *l = logits + (gsize) m * chunk;
+          int target = targets[rows[m]];
+          double cmax = run_max[m];
+          double sum = 0.0;
+
+          for (j = 0; j < nc; j++)
+            cmax = MAX (cmax, l[j]);
+          for (j = 0; j < nc; j++)
+            sum += exp (l[j] - cmax);
+          run_sum[m] = run_sum[m] * exp (run_max[m] - cmax) + sum;
+          run_max[m] = cmax;
+          if (target >= v0 && target < v0 + nc)
+            target_logit[m] = l[target - v0];
+        }
+    }
+  for (m = 0; m < n_rows; m++)
+    {
+      double row_lse = run_max[m] + log (run_sum[m]);
+
+      if (lse != NULL)
+        lse[rows[m]] = (float) row_lse;
+      loss += row_lse - target_logit[m];
+    }
+  return loss / n_rows;
+}
+
+typedef struct
+{
+  float *dinp;          /* (T, C) */
+  float *dweight;       /* (V, C) */
+  const float *dlogits; /* (n_rows, chunk) */
+  const float *wbuf;    /* (nc, C) */
+  const float *inp;     /* (T, C) */
+  const int *rows;
+  int n_rows, C, v0, nc, chunk;
+} ChunkBackwardArgs;
+
+static void
+chunk_backward_inp_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const ChunkBackwardArgs *a = user_data;
+  gint64 m;
+  int j;
+
+  for (m = begin; m < end; m++)
+    for (j = 0; j < a->nc; j++)
+      axpy (a->dinp + (gsize) a->rows[m] * a->C, a->dlogits[(gsize) m * a->chunk + j],
+            a->wbuf + (gsize) j * a->C, a->C);
+}
+
+static void
+chunk_backward_weight_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const ChunkBackwardArgs *a = user_data;
+  gint64 j;
+  int m;
+
+  for (j = begin; j < end; j++)
+    for (m = 0; m < a->n_rows; m++)
+      axpy (a->dweight + (gsize) (a->v0 + j) * a->C, a->dlogits[(gsize) m * a->chunk + j],
+            a->inp + (gsize) a->rows[m] * a->C, a->C);
+}
+
+void
+tailor_ref_cross_entropy_backward (float *dinp,
+                                   float *dweight,
+                                   const float *inp,
+                                   const TailorGgufTensor *w,
+                                   const gint32 *targets,
+                                   const guint8 *mask,
+                                   const float *lse,
+                                   float dloss,
+                                   int T,
+                                   int C,
+                                   int V,
+                                   int chunk)
+{
+  g_autofree int *rows = g_new (int, MAX (T, 1));
+  g_autofree float *wbuf = NULL;
+  g_autofree float *logits = NULL;
+  ChunkArgs a = { 0 };
+  ChunkBackwardArgs b = { 0 };
+  float dl;
+  int n_rows;
+  int v0;
+  int m;
+  int j;
+
+  g_return_if_fail (w != NULL && w->ne[0] == C && w->ne[1] == V);
+  g_return_if_fail (chunk > 0);
+
+  n_rows = counted_rows (rows, mask, T);
+  if (n_rows == 0)
+    return;
+  chunk = MIN (chunk, V);
+  dl = dloss / n_rows;
+  wbuf = g_new (float, (gsize) chunk * C);
+  logits = g_new (float, (gsize) n_rows * chunk);
+  a = (ChunkArgs) { wbuf, logits, inp, rows, w, tailor_type_row_size (w->type, C), C, 0, 0, chunk };
+  b = (ChunkBackwardArgs) { dinp, dweight, logits, wbuf, inp, rows, n_rows, C, 0, 0, chunk };
+
+  for (v0 = 0; v0 < V; v0 += chunk)
+    {
+      int nc = MIN (chunk, V - v0);
+
+      chunk_logits (&a, n_rows, v0, nc);
+      /* ∂loss/∂logit = (softmax − onehot(target)) / n_rows, overwriting the logits */
+      for (m = 0; m < n_rows; m++)
+        {
+          float *l = logits + (gsize) m * chunk;
+          int target = targets[rows[m]];
+
+          for (j = 0; j < nc; j++)
+            l[j] = dl * ((float) exp (l[j] - lse[rows[m]]) - (v0 + j == target ? 1.0f : 0.0f));
+        }
+      b.v0 = v0;
+      b.nc = nc;
+      if (dinp != NULL)
+        tailor_parallel_for (n_rows, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) nc * C, 1)),
+                             chunk_backward_inp_rows, &b);
+      if (dweight != NULL)
+        tailor_parallel_for (nc, MAX (1, MIN_CHUNK_WORK / MAX ((gint64) n_rows * C, 1)),
+                             chunk_backward_weight_rows, &b);
+    }
+}
+
+/* ---- Optimizer ---- */
+
+void
+tailor_ref_adamw_update (float *param,
+                         float *m,
+                         float *v,
+                         const float *grad,
+                         gsize n,
+                         float lr,
+                         float beta1,
+                         float beta2,
+                         float eps,
+                         float weight_decay,
+                         int t)
+{
+  float bc1;
+  float bc2;
+  gsize i;
+
+  g_return_if_fail (t >= 1);
+
+  bc1 = (float) (1.0 - pow (beta1, t));
+  bc2 = (float) (1.0 - pow (beta2, t));
+  for (i = 0; i < n; i++)
+    {
+      float g = grad[i];
+      float m_hat;
+      float v_hat;
+
+      m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+      v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+      m_hat = m[i] / bc1;
+      v_hat = v[i] / bc2;
+      param[i] = param[i] * (1.0f - lr * weight_decay) - lr * m_hat / (sqrtf (v_hat) + eps);
+    }
+}
+
+double
+tailor_ref_grad_norm (const float *const *grads, const gsize *sizes, int n_tensors)
+{
+  double ss = 0.0;
+  int k;
+  gsize i;
+
+  for (k = 0; k < n_tensors; k++)
+    for (i = 0; i < sizes[k]; i++)
+      ss += (double) grads[k][i] * grads[k][i];
+  return sqrt (ss);
+}
+
+double
+tailor_ref_clip_grad_norm (float *const *grads, const gsize *sizes, int n_tensors, float max_norm)
+{
+  double norm = tailor_ref_grad_norm ((const float *const *) grads, sizes, n_tensors);
+  float coef = (float) (max_norm / (norm + 1e-6));
+  int k;
+  gsize i;
+
+  if (coef < 1.0f)
+    for (k = 0; k < n_tensors; k++)
+      for (i = 0; i < sizes[k]; i++)
+        grads[k][i] *= coef;
+  return norm;
 }
 
 /* ---- The forward pass ---- */
