@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* What a backend implements: a table of functions behind tailor-backend.h. */
+#pragma once
+
+#include "tailor-backend.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  TAILOR_OP_ZERO,
+  TAILOR_OP_ADD,
+  TAILOR_OP_EMBEDDING,
+  TAILOR_OP_EMBEDDING_BACKWARD,
+  TAILOR_OP_RMSNORM,
+  TAILOR_OP_RMSNORM_BACKWARD,
+  TAILOR_OP_MATMUL,
+  TAILOR_OP_MATMUL_BACKWARD_INPUT,
+  TAILOR_OP_MATMUL_BACKWARD_WEIGHT,
+  TAILOR_OP_ROPE,
+  TAILOR_OP_ATTENTION,
+  TAILOR_OP_ATTENTION_BACKWARD,
+  TAILOR_OP_SWIGLU,
+  TAILOR_OP_SWIGLU_BACKWARD,
+  TAILOR_OP_LORA,
+  TAILOR_OP_LORA_BACKWARD,
+  TAILOR_OP_CROSS_ENTROPY,
+  TAILOR_OP_CROSS_ENTROPY_BACKWARD,
+  TAILOR_OP_GRAD_NORM_SQ,
+  TAILOR_OP_ADAMW,
+} TailorOpKind;
+
+#define TAILOR_OP_MAX_TENSORS 12
+
+/* One recorded op: its tensors (absent ones have buf == NULL) and scalar arguments, in the
+ * order of the tailor_op_* call. grad_norm_sq keeps its list in `list`. */
+typedef struct {
+  TailorOpKind kind;
+  TailorTensor t[TAILOR_OP_MAX_TENSORS];
+  guint n_t;
+  int i[8];
+  float f[8];
+  TailorTensor *list;
+  guint n_list;
+} TailorOp;
+
+typedef struct {
+  const char *name;
+  void (*free) (TailorBackend *self);
+  TailorBuf *(*buf_new) (TailorBackend *self, gsize n_bytes, GError **error);
+  void (*buf_free) (TailorBackend *self, TailorBuf *buf);
+  gboolean (*upload) (TailorBackend *self, const TailorTensor *t, const void *data, GError **error);
+  gboolean (*download) (TailorBackend *self, const TailorTensor *t, void *data, GError **error);
+  /* Prepares a recorded op list for (repeated) execution; called once before the first run. */
+  gpointer (*compile) (TailorBackend *self, const TailorOp *ops, guint n_ops, GError **error);
+  gboolean (*run) (TailorBackend *self, gpointer compiled, gboolean profile, GHashTable *timings,
+                   GError **error);
+  void (*compiled_free) (TailorBackend *self, gpointer compiled);
+} TailorBackendClass;
+
+struct _TailorBackend {
+  const TailorBackendClass *klass;
+  TailorBackendKind kind;
+  char *name;
+  guint64 allocated;
+  guint64 peak;
+};
+
+struct _TailorBuf {
+  TailorBackend *backend;
+  gsize size;
+};
+
+G_END_DECLS
