@@ -1,0 +1,796 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The real window, driven as a user would: projects, the Goal and Model steps, reopening, and a
+ * screenshot of every page in light and dark style. */
+#include "config.h"
+
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "tailor-application.h"
+#include "tailor-catalogue.h"
+#include "tailor-goal-page.h"
+#include "tailor-hash.h"
+#include "tailor-model-page.h"
+#include "tailor-test-model.h"
+#include "tailor-window.h"
+
+#define WAIT_MS 20000
+
+typedef gboolean (*Condition) (gpointer data);
+
+static void
+iterate (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (2000);
+}
+
+/* Runs the main loop until cond holds; FALSE after WAIT_MS. */
+static gboolean
+wait_for (Condition cond, gpointer data)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_MS * 1000;
+
+  while (!cond (data))
+    {
+      if (g_get_monotonic_time () > end)
+        return FALSE;
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (2000);
+    }
+  return TRUE;
+}
+
+typedef gboolean (*WidgetMatch) (GtkWidget *widget, gconstpointer data);
+
+static GtkWidget *
+find_widget (GtkWidget *root, WidgetMatch match, gconstpointer data)
+{
+  if (match (root, data))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_widget (child, match, data);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+is_row_titled (GtkWidget *widget, gconstpointer title)
+{
+  return ADW_IS_PREFERENCES_ROW (widget) &&
+         g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0;
+}
+
+static gboolean
+is_button_for (GtkWidget *widget, gconstpointer action)
+{
+  return GTK_IS_BUTTON (widget) &&
+         g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (widget)), action) == 0;
+}
+
+static gboolean
+is_label_with (GtkWidget *widget, gconstpointer text)
+{
+  return GTK_IS_LABEL (widget) && g_strcmp0 (gtk_label_get_label (GTK_LABEL (widget)), text) == 0;
+}
+
+static gboolean
+is_status_page_titled (GtkWidget *widget, gconstpointer title)
+{
+  return ADW_IS_STATUS_PAGE (widget) &&
+         g_strcmp0 (adw_status_page_get_title (ADW_STATUS_PAGE (widget)), title) == 0;
+}
+
+static AdwActionRow *
+find_row (GtkWidget *root, const char *title)
+{
+  GtkWidget *row = find_widget (root, is_row_titled, title);
+
+  g_assert_nonnull (row);
+  return ADW_ACTION_ROW (row);
+}
+
+/* A row the user can see: on the page shown, not hidden. */
+static void
+assert_row_shown (GtkWidget *root, const char *title)
+{
+  AdwActionRow *row = find_row (root, title);
+
+  g_test_message ("row “%s”", title);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (row)));
+}
+
+static GtkWidget *
+find_button (GtkWidget *root, const char *action)
+{
+  GtkWidget *button = find_widget (root, is_button_for, action);
+
+  g_assert_nonnull (button);
+  return button;
+}
+
+static AdwMessageDialog *
+find_dialog (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GObject) window = g_list_model_get_item (toplevels, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (window) && gtk_widget_get_visible (GTK_WIDGET (window)))
+        return ADW_MESSAGE_DIALOG (window);
+    }
+  return NULL;
+}
+
+static gboolean
+is_button_labelled (GtkWidget *widget, gconstpointer label)
+{
+  return GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0;
+}
+
+/* Clicks the dialog's button for a response, as the user would. */
+static void
+respond (AdwMessageDialog *dialog, const char *response)
+{
+  const char *label = adw_message_dialog_get_response_label (dialog, response);
+  GtkWidget *button = find_widget (GTK_WIDGET (dialog), is_button_labelled, label);
+
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_is_sensitive (button));
+  gtk_widget_activate (button);
+}
+
+static gboolean
+dialog_shown (gpointer data)
+{
+  AdwMessageDialog *dialog = find_dialog ();
+
+  return dialog != NULL && gtk_widget_get_mapped (GTK_WIDGET (dialog));
+}
+
+static gboolean
+no_dialog (gpointer data)
+{
+  return find_dialog () == NULL;
+}
+
+/* ---- Screenshots ---- */
+
+static void
+settle (void)
+{
+  /* Long enough for a layout, a frame and the spinners' first draw; animations are off. */
+  iterate (250);
+}
+
+static void
+save_screenshot (GtkWidget *widget, const char *name)
+{
+  const char *dir = g_getenv ("TAILOR_SCREENSHOT_DIR");
+  g_autoptr (GdkPaintable) paintable = NULL;
+  g_autoptr (GtkSnapshot) snapshot = NULL;
+  g_autoptr (GskRenderNode) node = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  g_autofree char *path = NULL;
+  GskRenderer *renderer;
+  int width, height;
+
+  if (dir == NULL)
+    return;
+  settle ();
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  width = gtk_widget_get_width (widget);
+  height = gtk_widget_get_height (widget);
+  g_assert_cmpint (width, >, 0);
+  g_assert_cmpint (height, >, 0);
+
+  paintable = gtk_widget_paintable_new (widget);
+  snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  g_assert_nonnull (node);
+  renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  texture = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  path = g_strdup_printf ("%s/%s.png", dir, name);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot %s", path);
+}
+
+/* The same view in both styles, back to light afterwards. */
+static void
+screenshot_both (GtkWidget *widget, const char *name)
+{
+  AdwStyleManager *style = adw_style_manager_get_default ();
+  g_autofree char *light = g_strdup_printf ("%s-light", name);
+  g_autofree char *dark = g_strdup_printf ("%s-dark", name);
+
+  adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_LIGHT);
+  save_screenshot (widget, light);
+  adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_DARK);
+  save_screenshot (widget, dark);
+  adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_LIGHT);
+}
+
+/* ---- Fixture: a temporary data dir, and a home with a fake Ollama store ---- */
+
+static char *test_root;
+static guint test_counter;
+
+static void
+set_dir_env (const char *variable, const char *relative)
+{
+  g_autofree char *path = g_build_filename (test_root, relative, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0700), ==, 0);
+  g_setenv (variable, path, TRUE);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = NULL;
+  const char *name;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    dir = g_dir_open (path, 0, NULL);
+  if (dir != NULL)
+    while ((name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *child = g_build_filename (path, name, NULL);
+        remove_tree (child);
+      }
+  g_remove (path);
+}
+
+typedef struct
+{
+  TailorApplication *app;
+  TailorWindow *window;
+  char *ollama_blob;
+  char *broken_model;
+} Fixture;
+
+static char *
+write_ollama_model (const char *home)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *blobs = g_build_filename (home, ".ollama", "models", "blobs", NULL);
+  g_autofree char *manifest_dir = g_build_filename (
+    home, ".ollama", "models", "manifests", "registry.ollama.ai", "library", "tinyllama", NULL);
+  g_autofree char *tmp = g_build_filename (blobs, "incoming", NULL);
+  g_autofree char *sha = NULL;
+  g_autofree char *blob_name = NULL;
+  g_autofree char *blob = NULL;
+  g_autofree char *manifest_path = g_build_filename (manifest_dir, "latest", NULL);
+  g_autofree char *manifest = NULL;
+  TailorTestModelParams params;
+  GStatBuf st;
+
+  g_assert_cmpint (g_mkdir_with_parents (blobs, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (manifest_dir, 0755), ==, 0);
+  tailor_test_model_params_init (&params, TAILOR_ARCH_LLAMA);
+  params.ftype = TAILOR_FTYPE_MOSTLY_Q4_K_M;
+  params.n_vocab = 400;
+  g_assert_true (tailor_test_model_write (&params, tmp, &error));
+  g_assert_no_error (error);
+  sha = tailor_file_sha256 (tmp, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  blob_name = g_strdup_printf ("sha256-%s", sha);
+  blob = g_build_filename (blobs, blob_name, NULL);
+  g_assert_cmpint (g_rename (tmp, blob), ==, 0);
+  g_assert_cmpint (g_stat (blob, &st), ==, 0);
+  manifest = g_strdup_printf (
+    "{\"schemaVersion\":2,"
+    "\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
+    "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\","
+    "\"digest\":\"sha256:%064d\",\"size\":485},"
+    "\"layers\":[{\"mediaType\":\"application/vnd.ollama.image.model\","
+    "\"digest\":\"sha256:%s\",\"size\":%" G_GINT64_FORMAT "}]}",
+    7, sha, (gint64) st.st_size);
+  g_file_set_contents (manifest_path, manifest, -1, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&blob);
+}
+
+static void
+open_window (Fixture *f)
+{
+  g_application_activate (G_APPLICATION (f->app));
+  f->window = TAILOR_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (f->app)));
+  g_assert_nonnull (f->window);
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 1100, 860);
+  settle ();
+}
+
+static void
+close_window (Fixture *f)
+{
+  gtk_window_close (GTK_WINDOW (f->window));
+  f->window = NULL;
+  settle ();
+  g_assert_null (gtk_application_get_active_window (GTK_APPLICATION (f->app)));
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *test_dir = g_strdup_printf ("%s/test-%u", test_root, ++test_counter);
+  g_autofree char *data_dir = g_build_filename (test_dir, "data", NULL);
+  g_autofree char *cache_dir = g_build_filename (test_dir, "cache", NULL);
+  g_autofree char *gpt4all = NULL;
+  g_autofree char *app_id = NULL;
+
+  /* Each test starts with an empty catalogue and hash cache; the model stores in the shared
+   * temporary home are the same for all. */
+  g_setenv ("TAILOR_DATA_DIR", data_dir, TRUE);
+  g_setenv ("TAILOR_CACHE_DIR", cache_dir, TRUE);
+  f->ollama_blob = write_ollama_model (g_get_home_dir ());
+  gpt4all = g_build_filename (g_get_home_dir (), ".local", "share", "nomic.ai", "GPT4All", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (gpt4all, 0755), ==, 0);
+  f->broken_model = g_build_filename (gpt4all, "half-downloaded.gguf", NULL);
+  g_file_set_contents (f->broken_model, "GGML but not GGUF", -1, &error);
+  g_assert_no_error (error);
+
+  f->app = tailor_application_new ();
+  /* One application per test in one process: each needs its own D-Bus object path. */
+  app_id = g_strdup_printf ("io.github.tailorapp.Tailor.Test%u", test_counter);
+  g_application_set_application_id (G_APPLICATION (f->app), app_id);
+  g_application_set_flags (G_APPLICATION (f->app), G_APPLICATION_NON_UNIQUE);
+  g_assert_true (g_application_register (G_APPLICATION (f->app), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (tailor_application_get_catalogue (f->app));
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (),
+                                      ADW_COLOR_SCHEME_FORCE_LIGHT);
+  open_window (f);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  if (f->window != NULL)
+    close_window (f);
+  g_clear_object (&f->app);
+  g_free (f->ollama_blob);
+  g_free (f->broken_model);
+  g_unsetenv ("TAILOR_DATA_DIR");
+  g_unsetenv ("TAILOR_CACHE_DIR");
+}
+
+/* A second connection, as another process would see the catalogue. */
+static TailorProject *
+stored_project (const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorCatalogue) catalogue = tailor_catalogue_open (NULL, 0, &error);
+  TailorProject *project;
+
+  g_assert_no_error (error);
+  project = tailor_catalogue_find_project (catalogue, name, &error);
+  return project;
+}
+
+static void
+create_project_with_dialog (Fixture *f, const char *name)
+{
+  AdwMessageDialog *dialog;
+  GtkWidget *entry;
+
+  gtk_widget_activate_action (GTK_WIDGET (f->window), "win.new-project", NULL);
+  g_assert_true (wait_for (dialog_shown, NULL));
+  dialog = find_dialog ();
+  entry = adw_message_dialog_get_extra_child (dialog);
+  g_assert_true (GTK_IS_ENTRY (entry));
+  /* The suggested name is free, so Create starts enabled. */
+  g_assert_true (adw_message_dialog_get_response_enabled (dialog, "ok"));
+  gtk_editable_set_text (GTK_EDITABLE (entry), name);
+  g_assert_true (adw_message_dialog_get_response_enabled (dialog, "ok"));
+  respond (dialog, "ok");
+  g_assert_true (wait_for (no_dialog, NULL));
+  settle ();
+}
+
+static TailorWizard *
+wizard_of (Fixture *f)
+{
+  return tailor_window_get_wizard (f->window);
+}
+
+static gboolean
+model_page_idle (gpointer data)
+{
+  return !tailor_model_page_get_discovering (data);
+}
+
+static gboolean
+model_page_hashed (gpointer data)
+{
+  return tailor_model_page_get_sha256 (data) != NULL;
+}
+
+static gboolean
+row_shown (gpointer data)
+{
+  AdwActionRow *row = data;
+
+  return gtk_widget_get_visible (GTK_WIDGET (row)) && gtk_widget_get_mapped (GTK_WIDGET (row));
+}
+
+static gboolean
+step_is (gpointer data)
+{
+  void **args = data;
+
+  return g_strcmp0 (tailor_wizard_get_step_id (args[0]), args[1]) == 0;
+}
+
+static void
+wait_for_step (TailorWizard *wizard, const char *step)
+{
+  void *args[] = { wizard, (void *) step };
+
+  g_assert_true (wait_for (step_is, args));
+}
+
+static void
+test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
+{
+  GtkWidget *window = GTK_WIDGET (f->window);
+  TailorWizard *wizard;
+  TailorWizardPage *goal_page, *model_page;
+  GtkWidget *next;
+  AdwMessageDialog *dialog;
+  g_autoptr (TailorProject) stored = NULL;
+  g_autofree char *expected_sha = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *behaviours[] = { "Format and structure", "Tone and clarity",
+                               "Terminology and style", "Tool use and refusals",
+                               "A narrow task", "Style-guide adherence" };
+  const char *pending[] = { "documents", "checks", "train", "results", "export" };
+
+  /* Nothing yet: the welcome page invites the first project. */
+  g_assert_nonnull (find_widget (window, is_status_page_titled, "Teach a Model Your Way"));
+  screenshot_both (window, "01-welcome");
+
+  create_project_with_dialog (f, "Support replies");
+  wizard = wizard_of (f);
+  g_assert_cmpstr (tailor_wizard_get_step_id (wizard), ==, "goal");
+  goal_page = tailor_wizard_get_page (wizard, "goal");
+  model_page = tailor_wizard_get_page (wizard, "model");
+  next = find_button (GTK_WIDGET (wizard), "wizard.next");
+
+  /* Goal: every behaviour is offered with its sentence; Next waits for a choice. */
+  for (guint i = 0; i < G_N_ELEMENTS (behaviours); i++)
+    assert_row_shown (GTK_WIDGET (goal_page), behaviours[i]);
+  assert_row_shown (GTK_WIDGET (goal_page), "Answer questions from my documents");
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (window, "Tone and clarity")),
+                            "Example:"));
+  g_assert_false (gtk_widget_is_sensitive (next));
+  g_assert_nonnull (find_widget (window, is_label_with, "Goal"));
+  screenshot_both (window, "02-goal-empty");
+
+  adw_action_row_activate (find_row (GTK_WIDGET (goal_page), "Tone and clarity"));
+  settle ();
+  g_assert_true (gtk_widget_is_sensitive (next));
+  g_assert_cmpint (tailor_goal_page_get_goals (TAILOR_GOAL_PAGE (goal_page)), ==, TAILOR_GOAL_TONE);
+  g_assert_cmpstr (adw_action_row_get_subtitle (find_row (window, "Learning rate")), ==, "0.0001");
+  stored = stored_project ("Support replies");
+  g_assert_cmpstr (stored->goal, ==, "tone");
+  g_clear_pointer (&stored, tailor_project_free);
+
+  /* Documents QA: the explanation comes first, and the choice counts only after Continue. */
+  adw_action_row_activate (find_row (GTK_WIDGET (goal_page), "Answer questions from my documents"));
+  g_assert_true (wait_for (dialog_shown, NULL));
+  dialog = find_dialog ();
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, "Retrieval Fits This Better");
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), "does not make the model"));
+  g_assert_cmpint (tailor_goal_page_get_goals (TAILOR_GOAL_PAGE (goal_page)), ==, TAILOR_GOAL_TONE);
+  save_screenshot (GTK_WIDGET (dialog), "03-goal-documents-explanation-light");
+  respond (dialog, "continue");
+  g_assert_true (wait_for (no_dialog, NULL));
+  g_assert_cmpint (tailor_goal_page_get_goals (TAILOR_GOAL_PAGE (goal_page)), ==,
+                   TAILOR_GOAL_TONE | TAILOR_GOAL_DOCUMENTS_QA);
+  g_assert_cmpstr (adw_action_row_get_subtitle (find_row (window, "Learns from")), ==,
+                   "All text, prompts and documents included");
+  stored = stored_project ("Support replies");
+  g_assert_cmpstr (stored->goal, ==, "tone,documents-qa");
+  g_clear_pointer (&stored, tailor_project_free);
+  screenshot_both (window, "04-goal-chosen");
+
+  /* Model: the Ollama model and the broken GPT4All file are both listed. */
+  gtk_widget_activate (next);
+  wait_for_step (wizard, "model");
+  stored = stored_project ("Support replies");
+  g_assert_cmpstr (stored->wizard_step, ==, "model");
+  g_clear_pointer (&stored, tailor_project_free);
+  g_assert_true (wait_for (model_page_idle, model_page));
+  settle ();
+  assert_row_shown (GTK_WIDGET (model_page), "tinyllama:latest");
+  assert_row_shown (GTK_WIDGET (model_page), "half-downloaded");
+  g_assert_false (gtk_widget_is_sensitive (next));
+  screenshot_both (window, "05-model-list");
+
+  /* An unusable file is shown with the reason, and Next stays off. */
+  adw_action_row_activate (find_row (GTK_WIDGET (model_page), "half-downloaded"));
+  g_assert_true (wait_for (row_shown,
+                           find_row (GTK_WIDGET (model_page), "Tailor cannot train this model")));
+  g_assert_nonnull (
+    strstr (adw_action_row_get_subtitle (find_row (window, "Tailor cannot train this model")),
+            "half-downloaded.gguf"));
+  g_assert_false (gtk_widget_is_sensitive (next));
+  screenshot_both (window, "06-model-unsupported");
+
+  /* The generated model: facts, then the pinned fingerprint, then Next. */
+  adw_action_row_activate (find_row (GTK_WIDGET (model_page), "tinyllama:latest"));
+  g_assert_true (wait_for (model_page_hashed, model_page));
+  settle ();
+  expected_sha = tailor_file_sha256 (f->ollama_blob, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tailor_model_page_get_sha256 (TAILOR_MODEL_PAGE (model_page)), ==, expected_sha);
+  g_assert_false (gtk_widget_get_visible (
+    GTK_WIDGET (find_row (GTK_WIDGET (model_page), "Tailor cannot train this model"))));
+  g_assert_cmpstr (adw_action_row_get_subtitle (find_row (window, "Architecture")), ==, "llama");
+  g_assert_cmpstr (adw_action_row_get_subtitle (find_row (window, "Fingerprint (SHA-256)")), ==,
+                   expected_sha);
+  g_assert_nonnull (
+    strstr (adw_action_row_get_subtitle (find_row (window, "Quantization")), "Q4_K"));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (window, "License")), "apache"));
+  g_assert_true (gtk_widget_is_sensitive (next));
+  stored = stored_project ("Support replies");
+  g_assert_cmpstr (stored->base_model_path, ==, f->ollama_blob);
+  g_assert_cmpstr (stored->base_model_sha256, ==, expected_sha);
+  g_clear_pointer (&stored, tailor_project_free);
+  screenshot_both (window, "07-model-chosen");
+
+  /* Closing and reopening lands on the same step with the same choices. */
+  close_window (f);
+  open_window (f);
+  window = GTK_WIDGET (f->window);
+  wizard = wizard_of (f);
+  goal_page = tailor_wizard_get_page (wizard, "goal");
+  model_page = tailor_wizard_get_page (wizard, "model");
+  next = find_button (GTK_WIDGET (wizard), "wizard.next");
+  g_assert_cmpstr (tailor_wizard_get_step_id (wizard), ==, "model");
+  g_assert_cmpint (tailor_goal_page_get_goals (TAILOR_GOAL_PAGE (goal_page)), ==,
+                   TAILOR_GOAL_TONE | TAILOR_GOAL_DOCUMENTS_QA);
+  g_assert_cmpstr (tailor_model_page_get_path (TAILOR_MODEL_PAGE (model_page)), ==,
+                   f->ollama_blob);
+  g_assert_cmpstr (tailor_model_page_get_sha256 (TAILOR_MODEL_PAGE (model_page)), ==,
+                   expected_sha);
+  g_assert_true (wait_for (row_shown, find_row (GTK_WIDGET (model_page), "Architecture")));
+  g_assert_true (wait_for (model_page_idle, model_page));
+  settle ();
+  g_assert_true (gtk_widget_is_sensitive (next));
+
+  /* The steps not built yet say so, and the wizard stops there. */
+  gtk_widget_activate (next);
+  wait_for_step (wizard, "documents");
+  settle ();
+  g_assert_nonnull (find_widget (window, is_status_page_titled, "Documents Is Not Available Yet"));
+  g_assert_false (gtk_widget_is_sensitive (next));
+  stored = stored_project ("Support replies");
+  g_assert_cmpstr (stored->wizard_step, ==, "documents");
+  g_clear_pointer (&stored, tailor_project_free);
+  for (guint i = 0; i < G_N_ELEMENTS (pending); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%02u-%s", 8 + i, pending[i]);
+
+      tailor_wizard_show_step (wizard, pending[i]);
+      screenshot_both (window, name);
+    }
+
+  /* Back returns to the model, with its facts still shown. */
+  tailor_wizard_show_step (wizard, "documents");
+  gtk_widget_activate (find_button (GTK_WIDGET (wizard), "wizard.back"));
+  wait_for_step (wizard, "model");
+}
+
+static gboolean
+match_leaflet (GtkWidget *widget, gconstpointer data)
+{
+  return ADW_IS_LEAFLET (widget);
+}
+
+static gboolean
+match_toast_overlay (GtkWidget *widget, gconstpointer data)
+{
+  return ADW_IS_TOAST_OVERLAY (widget);
+}
+
+static gboolean
+leaflet_folded (gpointer data)
+{
+  GtkWidget *leaflet = find_widget (data, match_leaflet, NULL);
+
+  return adw_leaflet_get_folded (ADW_LEAFLET (leaflet));
+}
+
+static void
+test_narrow_window_folds (Fixture *f, gconstpointer data)
+{
+  GtkWidget *window = GTK_WIDGET (f->window);
+  GtkWidget *sidebar_button;
+
+  create_project_with_dialog (f, "Narrow");
+  gtk_window_set_default_size (GTK_WINDOW (window), 360, 720);
+  g_assert_true (wait_for (leaflet_folded, window));
+  settle ();
+  screenshot_both (window, "20-narrow-goal");
+  g_assert_cmpint (gtk_widget_get_width (window), <=, 360);
+  sidebar_button = find_button (window, "win.show-projects");
+  g_assert_true (gtk_widget_get_mapped (sidebar_button));
+  assert_row_shown (window, "Tone and clarity");
+  gtk_widget_activate (sidebar_button);
+  settle ();
+  g_assert_nonnull (find_widget (window, is_label_with, "Narrow"));
+  screenshot_both (window, "21-narrow-projects");
+}
+
+static gboolean
+label_first_shown (gpointer window)
+{
+  return find_widget (window, is_label_with, "First") != NULL;
+}
+
+static void
+test_projects_create_rename_delete_undo (Fixture *f, gconstpointer data)
+{
+  GtkWidget *window = GTK_WIDGET (f->window);
+  AdwMessageDialog *dialog;
+  GtkWidget *entry;
+  g_autoptr (TailorProject) stored = NULL;
+  GtkWidget *overlay;
+  GtkWidget *toast_widget;
+
+  create_project_with_dialog (f, "First");
+  adw_action_row_activate (find_row (window, "A narrow task"));
+  create_project_with_dialog (f, "Second");
+  g_assert_nonnull (find_widget (window, is_label_with, "First"));
+  g_assert_nonnull (find_widget (window, is_label_with, "Second"));
+
+  /* A name already taken cannot be created twice. */
+  gtk_widget_activate_action (window, "win.new-project", NULL);
+  g_assert_true (wait_for (dialog_shown, NULL));
+  dialog = find_dialog ();
+  entry = adw_message_dialog_get_extra_child (dialog);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "First");
+  g_assert_false (adw_message_dialog_get_response_enabled (dialog, "ok"));
+  save_screenshot (GTK_WIDGET (dialog), "30-new-project-name-taken-light");
+  respond (dialog, "cancel");
+  g_assert_true (wait_for (no_dialog, NULL));
+
+  /* Rename the selected project (Second). */
+  gtk_widget_activate_action (window, "win.rename-project", NULL);
+  g_assert_true (wait_for (dialog_shown, NULL));
+  dialog = find_dialog ();
+  entry = adw_message_dialog_get_extra_child (dialog);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (entry)), ==, "Second");
+  gtk_editable_set_text (GTK_EDITABLE (entry), "Second, renamed");
+  respond (dialog, "ok");
+  g_assert_true (wait_for (no_dialog, NULL));
+  settle ();
+  g_assert_nonnull (find_widget (window, is_label_with, "Second, renamed"));
+  g_assert_null (find_widget (window, is_label_with, "Second"));
+  stored = stored_project ("Second, renamed");
+  g_assert_nonnull (stored);
+  g_clear_pointer (&stored, tailor_project_free);
+
+  /* Delete First, then undo: it comes back with its goal. */
+  tailor_window_select_project (f->window, 0);
+  stored = stored_project ("First");
+  tailor_window_select_project (f->window, stored->id);
+  g_clear_pointer (&stored, tailor_project_free);
+  settle ();
+  gtk_widget_activate_action (window, "win.delete-project", NULL);
+  settle ();
+  g_assert_null (find_widget (window, is_label_with, "First"));
+  overlay = find_widget (window, match_toast_overlay, NULL);
+  g_assert_nonnull (overlay);
+  toast_widget = find_widget (window, is_label_with, "“First” deleted");
+  g_assert_nonnull (toast_widget);
+  screenshot_both (window, "31-project-deleted-toast");
+  gtk_widget_activate (find_widget (overlay, is_button_labelled, "_Undo"));
+  g_assert_true (wait_for (label_first_shown, window));
+  stored = stored_project ("First");
+  g_assert_nonnull (stored);
+  g_assert_cmpstr (stored->goal, ==, "narrow-task");
+
+  /* Delete again and let the toast go: now it is gone from the catalogue. */
+  tailor_window_select_project (f->window, stored->id);
+  g_clear_pointer (&stored, tailor_project_free);
+  settle ();
+  gtk_widget_activate_action (window, "win.delete-project", NULL);
+  settle ();
+  close_window (f);
+  stored = stored_project ("First");
+  g_assert_null (stored);
+  stored = stored_project ("Second, renamed");
+  g_assert_nonnull (stored);
+}
+
+static gboolean
+shortcuts_shown (gpointer data)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GObject) window = g_list_model_get_item (toplevels, i);
+
+      if (GTK_IS_SHORTCUTS_WINDOW (window) && gtk_widget_get_mapped (GTK_WIDGET (window)))
+        {
+          *(GtkWidget **) data = GTK_WIDGET (window);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static void
+test_shortcuts_window_lists_main_actions (Fixture *f, gconstpointer data)
+{
+  GtkWidget *shortcuts = NULL;
+  const char *titles[] = { "New project", "Rename project", "Delete project", "Next step",
+                           "Previous step", "Choose a model file", "Help" };
+  g_auto (GStrv) accels = NULL;
+
+  gtk_widget_activate_action (GTK_WIDGET (f->window), "win.show-help-overlay", NULL);
+  g_assert_true (wait_for (shortcuts_shown, &shortcuts));
+  for (guint i = 0; i < G_N_ELEMENTS (titles); i++)
+    {
+      g_test_message ("shortcut “%s”", titles[i]);
+      g_assert_nonnull (find_widget (shortcuts, is_label_with, titles[i]));
+    }
+  accels = gtk_application_get_accels_for_action (GTK_APPLICATION (f->app), "wizard.next");
+  g_assert_cmpstr (accels[0], ==, "<Alt>Right");
+  save_screenshot (shortcuts, "40-shortcuts-light");
+  gtk_window_destroy (GTK_WINDOW (shortcuts));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  /* A home of our own, set before GLib reads it. Not G_TEST_OPTION_ISOLATE_DIRS: that also
+   * empties XDG_DATA_DIRS, and without the system's icon theme and MIME database the window
+   * has no icons to render. */
+  test_root = g_dir_make_tmp ("tailor-ui-XXXXXX", &error);
+  g_assert_no_error (error);
+  set_dir_env ("HOME", "home");
+  set_dir_env ("XDG_DATA_HOME", "home/.local/share");
+  set_dir_env ("XDG_CACHE_HOME", "home/.cache");
+  set_dir_env ("XDG_CONFIG_HOME", "home/.config");
+  set_dir_env ("XDG_STATE_HOME", "home/.local/state");
+
+  gtk_test_init (&argc, &argv, NULL);
+  adw_init ();
+  /* No animations, so a screenshot shows where a transition ends; GNOME's own title-button
+   * layout, since a bare X server would otherwise add minimize and maximize. */
+  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
+                "gtk-decoration-layout", "appmenu:close", NULL);
+
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/ui/wizard/goal-and-model-survive-reopen", test_goal_and_model_survive_reopen);
+  ADD ("/ui/window/narrow-window-folds", test_narrow_window_folds);
+  ADD ("/ui/projects/create-rename-delete-undo", test_projects_create_rename_delete_undo);
+  ADD ("/ui/shortcuts/window-lists-main-actions", test_shortcuts_window_lists_main_actions);
+#undef ADD
+
+  status = g_test_run ();
+  remove_tree (test_root);
+  g_free (test_root);
+  return status;
+}
