@@ -1,0 +1,843 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Host side of the quantized matmuls: the device weight layout, tile choice per device class,
+ * dispatch, and the benchmark. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tailor-vk-matmul.h"
+#include "tailor-vk-private.h"
+
+#define SECOND G_GUINT64_CONSTANT (1000000000)
+
+/* Spec constant 4 of both shaders. */
+enum
+{
+  MODE_FORWARD = 0,
+  MODE_INPUT = 1,
+  MODE_WEIGHT = 2,
+};
+
+/* Push constant flags. */
+enum
+{
+  FLAG_ACCUMULATE = 1,
+  FLAG_BIAS = 2,
+};
+
+struct _TailorVkWeight
+{
+  TailorType type;
+  gint64 IC;
+  gint64 OC;
+  TailorVkBuffer *buffer;
+  /* Sections of buffer: quants (RGBA32UI), high bits (R32UI), scales (RG32F). A section a
+   * type lacks is a 16-byte stand-in, so every binding has something valid to view. */
+  gsize q_off, q_size;
+  gsize h_off, h_size;
+  gsize s_off, s_size;
+};
+
+static gboolean
+invalid (GError **error, const char *what, const char *problem)
+{
+  g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID, "%s: %s.", what, problem);
+  return FALSE;
+}
+
+gboolean
+tailor_vk_matmul_supports_type (TailorType type)
+{
+  switch ((int) type)
+    {
+      case TAILOR_TYPE_F32:
+      case TAILOR_TYPE_F16:
+      case TAILOR_TYPE_BF16:
+      case TAILOR_TYPE_Q4_0:
+      case TAILOR_TYPE_Q4_1:
+      case TAILOR_TYPE_Q5_0:
+      case TAILOR_TYPE_Q5_1:
+      case TAILOR_TYPE_Q8_0:
+      case TAILOR_TYPE_Q4_K:
+      case TAILOR_TYPE_Q5_K:
+      case TAILOR_TYPE_Q6_K:
+        return TRUE;
+      default:
+        return FALSE;
+    }
+}
+
+/* Elements per chunk, as matmul-dequant.glsl's CE. */
+static guint
+chunk_elements (TailorType type)
+{
+  switch ((int) type)
+    {
+      case TAILOR_TYPE_F32:
+        return 4;
+      case TAILOR_TYPE_F16:
+      case TAILOR_TYPE_BF16:
+        return 8;
+      default:
+        return 32;
+    }
+}
+
+static guint
+quant_texels_per_chunk (TailorType type)
+{
+  return type == TAILOR_TYPE_Q8_0 ? 2 : 1;
+}
+
+static guint
+high_words_per_chunk (TailorType type)
+{
+  switch ((int) type)
+    {
+      case TAILOR_TYPE_Q5_0:
+      case TAILOR_TYPE_Q5_1:
+      case TAILOR_TYPE_Q5_K:
+        return 1;
+      case TAILOR_TYPE_Q6_K:
+        return 2;
+      default:
+        return 0;
+    }
+}
+
+static gboolean
+has_scales (TailorType type)
+{
+  return chunk_elements (type) == 32;
+}
+
+static float
+half_at (const guint8 *p)
+{
+  return tailor_fp16_to_fp32 ((guint16) (p[0] | p[1] << 8));
+}
+
+/* Scale and min of sub-block j of a Q4_K/Q5_K super-block (FORMATS.md). */
+static void
+scale_min_k4 (const guint8 *q, guint j, guint *sc, guint *m)
+{
+  if (j < 4)
+    {
+      *sc = q[j] & 63;
+      *m = q[j + 4] & 63;
+    }
+  else
+    {
+      *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+      *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Chunk `sub` (32 elements) of a raw block: the low quant bits (the whole byte for Q8_0), the
+ * high bits, and the (d, m) pair the shader multiplies with. */
+static void
+decode_chunk (
+  TailorType type, const guint8 *b, guint sub, guint8 lo[32], guint8 hi[32], float sc[2])
+{
+  memset (hi, 0, 32);
+  sc[1] = 0;
+  switch ((int) type)
+    {
+      case TAILOR_TYPE_Q4_0:
+      case TAILOR_TYPE_Q4_1:
+      case TAILOR_TYPE_Q5_0:
+      case TAILOR_TYPE_Q5_1:
+        {
+          gboolean with_min = type == TAILOR_TYPE_Q4_1 || type == TAILOR_TYPE_Q5_1;
+          gboolean five = type == TAILOR_TYPE_Q5_0 || type == TAILOR_TYPE_Q5_1;
+          const guint8 *qh = b + (with_min ? 4 : 2);
+          const guint8 *qs = qh + (five ? 4 : 0);
+          guint32 h = five ? (guint32) qh[0] | (guint32) qh[1] << 8 | (guint32) qh[2] << 16 |
+                               (guint32) qh[3] << 24
+                           : 0;
+
+          sc[0] = half_at (b);
+          if (with_min)
+            sc[1] = half_at (b + 2);
+          for (guint j = 0; j < 16; j++)
+            {
+              lo[j] = qs[j] & 0xf;
+              lo[j + 16] = qs[j] >> 4;
+            }
+          for (guint j = 0; j < 32; j++)
+            hi[j] = (h >> j) & 1;
+          break;
+        }
+      case TAILOR_TYPE_Q8_0:
+        sc[0] = half_at (b);
+        memcpy (lo, b + 2, 32);
+        break;
+      case TAILOR_TYPE_Q4_K:
+      case TAILOR_TYPE_Q5_K:
+        {
+          gboolean five = type == TAILOR_TYPE_Q5_K;
+          const guint8 *qh = b + 16;
+          const guint8 *qs = b + (five ? 48 : 16) + 32 * (sub / 2);
+          guint s, m;
+
+          scale_min_k4 (b + 4, sub, &s, &m);
+          sc[0] = half_at (b) * s;
+          sc[1] = -(half_at (b + 2) * m);
+          for (guint l = 0; l < 32; l++)
+            {
+              lo[l] = sub % 2 == 0 ? qs[l] & 0xf : qs[l] >> 4;
+              hi[l] = five ? (qh[l] >> sub) & 1 : 0;
+            }
+          break;
+        }
+      case TAILOR_TYPE_Q6_K:
+        {
+          guint half = sub / 4, r = sub % 4;
+          const guint8 *ql = b + 64 * half;
+          const guint8 *qh = b + 128 + 32 * half;
+          const gint8 *scales = (const gint8 *) (b + 192 + 8 * half);
+          float d = half_at (b + 208);
+
+          sc[0] = d * scales[2 * r];
+          sc[1] = d * scales[2 * r + 1];
+          for (guint l = 0; l < 32; l++)
+            {
+              guint8 q = ql[l + (r % 2) * 32];
+
+              lo[l] = r < 2 ? q & 0xf : q >> 4;
+              hi[l] = (qh[l] >> (2 * r)) & 3;
+            }
+          break;
+        }
+      default:
+        g_assert_not_reached ();
+    }
+}
+
+/* One row of raw ggml data into the device layout (matmul-dequant.glsl). */
+static void
+repack_row (TailorType type, const guint8 *src, gint64 IC, guint32 *q, guint32 *h, float *s)
+{
+  const TailorTypeInfo *info = tailor_type_get_info (type);
+  gint64 n_chunks = IC / chunk_elements (type);
+
+  if (type == TAILOR_TYPE_F32)
+    {
+      memcpy (q, src, (gsize) IC * 4);
+      return;
+    }
+  if (type == TAILOR_TYPE_F16 || type == TAILOR_TYPE_BF16)
+    {
+      for (gint64 c = 0; c < n_chunks; c++)
+        for (guint e = 0; e < 4; e++)
+          {
+            const guint8 *a = src + 16 * c + 2 * e, *b = a + 8;
+
+            q[4 * c + e] = (guint32) (a[0] | a[1] << 8) | (guint32) (b[0] | b[1] << 8) << 16;
+          }
+      return;
+    }
+  for (gint64 c = 0; c < n_chunks; c++)
+    {
+      guint per_block = info->block_size / 32;
+      const guint8 *block = src + (c / per_block) * info->type_size;
+      guint8 lo[32], hi[32];
+      guint32 *texels = q + 4 * quant_texels_per_chunk (type) * c;
+
+      decode_chunk (type, block, (guint) (c % per_block), lo, hi, s + 2 * c);
+      memset (texels, 0, 16 * quant_texels_per_chunk (type));
+      if (type == TAILOR_TYPE_Q8_0)
+        {
+          for (guint j = 0; j < 32; j++)
+            texels[4 * (j / 16) + j % 4] |= (guint32) lo[j] << (8 * ((j % 16) / 4));
+        }
+      else
+        for (guint j = 0; j < 32; j++)
+          texels[j % 4] |= (guint32) lo[j] << (4 * (j / 4));
+      if (type == TAILOR_TYPE_Q6_K)
+        {
+          h[2 * c] = h[2 * c + 1] = 0;
+          for (guint j = 0; j < 32; j++)
+            h[2 * c + j / 16] |= (guint32) hi[j] << (2 * (j % 16));
+        }
+      else if (high_words_per_chunk (type) == 1)
+        {
+          h[c] = 0;
+          for (guint j = 0; j < 32; j++)
+            h[c] |= (guint32) hi[j] << j;
+        }
+    }
+}
+
+static gsize
+align_up (gsize v, gsize a)
+{
+  return (v + a - 1) / a * a;
+}
+
+TailorVkWeight *
+tailor_vk_weight_upload_data (TailorVkContext *ctx,
+                              const char *name,
+                              TailorType type,
+                              const void *data,
+                              gint64 IC,
+                              gint64 OC,
+                              GError **error)
+{
+  g_autoptr (TailorVkWeight) self = NULL;
+  g_autofree guint32 *q = NULL;
+  g_autofree guint32 *h = NULL;
+  g_autofree float *s = NULL;
+  const TailorTypeInfo *info;
+  gsize align, row_bytes, total;
+  gint64 n_chunks;
+  guint ce;
+
+  g_return_val_if_fail (ctx != NULL, NULL);
+  g_return_val_if_fail (data != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (name == NULL)
+    name = "weight";
+  info = tailor_type_get_info (type);
+  if (!tailor_vk_matmul_supports_type (type))
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_UNSUPPORTED,
+                   "The weight “%s” has type %s, which the Vulkan matmul cannot read; "
+                   "re-quantize the model to one of F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, "
+                   "Q8_0, Q4_K, Q5_K or Q6_K.",
+                   name, tailor_type_name (type));
+      return NULL;
+    }
+  ce = chunk_elements (type);
+  if (IC <= 0 || OC <= 0 || IC % ce != 0 || IC % info->block_size != 0 || IC > G_MAXINT32 ||
+      OC > G_MAXINT32)
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID,
+                   "The weight “%s” (%s, %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT ") cannot be "
+                   "uploaded: its rows must be a positive multiple of %u elements.",
+                   name, info->name, OC, IC, MAX (ce, info->block_size));
+      return NULL;
+    }
+
+  self = g_new0 (TailorVkWeight, 1);
+  self->type = type;
+  self->IC = IC;
+  self->OC = OC;
+  n_chunks = IC / ce * OC;
+  align = MAX (16, ctx->info->texel_buffer_alignment);
+  self->q_size = (gsize) n_chunks * 16 * quant_texels_per_chunk (type);
+  self->h_size = MAX ((gsize) n_chunks * 4 * high_words_per_chunk (type), 16);
+  self->s_size = has_scales (type) ? (gsize) n_chunks * 8 : 16;
+  self->q_off = 0;
+  self->h_off = align_up (self->q_size, align);
+  self->s_off = align_up (self->h_off + self->h_size, align);
+  total = self->s_off + self->s_size;
+
+  q = g_try_malloc0 (self->q_size);
+  h = g_try_malloc0 (self->h_size);
+  s = g_try_malloc0 (self->s_size);
+  if (q == NULL || h == NULL || s == NULL)
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_OUT_OF_MEMORY,
+                   "Out of host memory repacking the weight “%s” (%" G_GSIZE_FORMAT " bytes). %s",
+                   name, total, tailor_vk_oom_advice);
+      return NULL;
+    }
+  row_bytes = tailor_type_row_size (type, IC);
+  for (gint64 r = 0; r < OC; r++)
+    {
+      gint64 chunks = IC / ce;
+
+      repack_row (type, (const guint8 *) data + (gsize) r * row_bytes, IC,
+                  q + (gsize) r * chunks * 4 * quant_texels_per_chunk (type),
+                  h + (gsize) r * chunks * high_words_per_chunk (type),
+                  s + (has_scales (type) ? (gsize) r * chunks * 2 : 0));
+    }
+
+  self->buffer = tailor_vk_buffer_new (ctx, total, name, error);
+  if (self->buffer == NULL)
+    return NULL;
+  if (!tailor_vk_buffer_upload (self->buffer, self->q_off, q, self->q_size, error) ||
+      !tailor_vk_buffer_upload (self->buffer, self->h_off, h, self->h_size, error) ||
+      !tailor_vk_buffer_upload (self->buffer, self->s_off, s, self->s_size, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+TailorVkWeight *
+tailor_vk_weight_upload (TailorVkContext *ctx, const TailorGgufTensor *src, GError **error)
+{
+  g_return_val_if_fail (ctx != NULL, NULL);
+  g_return_val_if_fail (src != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (src->n_dims > 2 || src->ne[2] != 1 || src->ne[3] != 1)
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID,
+                   "The tensor “%s” has %u dimensions; a matmul weight has two.", src->name,
+                   src->n_dims);
+      return NULL;
+    }
+  return tailor_vk_weight_upload_data (ctx, src->name, src->type, src->data, src->ne[0], src->ne[1],
+                                       error);
+}
+
+void
+tailor_vk_weight_free (TailorVkWeight *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_pointer (&self->buffer, tailor_vk_buffer_free);
+  g_free (self);
+}
+
+TailorType
+tailor_vk_weight_get_type (const TailorVkWeight *self)
+{
+  g_return_val_if_fail (self != NULL, TAILOR_TYPE_F32);
+  return self->type;
+}
+
+gint64
+tailor_vk_weight_get_in (const TailorVkWeight *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->IC;
+}
+
+gint64
+tailor_vk_weight_get_out (const TailorVkWeight *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return self->OC;
+}
+
+gsize
+tailor_vk_weight_get_device_size (const TailorVkWeight *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return tailor_vk_buffer_get_size (self->buffer);
+}
+
+gboolean
+tailor_vk_weight_get_f32_range (const TailorVkWeight *self, TailorVkBufferRange *out)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (out != NULL, FALSE);
+
+  if (self->type != TAILOR_TYPE_F32)
+    return FALSE;
+  *out = (TailorVkBufferRange){ self->buffer, self->q_off, self->q_size };
+  return TRUE;
+}
+
+TailorVkMatmulFamily
+tailor_vk_matmul_get_family (TailorVkContext *ctx)
+{
+  const char *forced = g_getenv ("TAILOR_VK_MATMUL");
+
+  g_return_val_if_fail (ctx != NULL, TAILOR_VK_MATMUL_SPLITK);
+
+  if (g_strcmp0 (forced, "splitk") == 0)
+    return TAILOR_VK_MATMUL_SPLITK;
+  if (g_strcmp0 (forced, "tiled") == 0)
+    return TAILOR_VK_MATMUL_TILED;
+  return ctx->info->type == TAILOR_VK_DEVICE_CPU ? TAILOR_VK_MATMUL_SPLITK : TAILOR_VK_MATMUL_TILED;
+}
+
+/* The caller's range narrowed to exactly bytes, or FALSE when it is shorter. */
+static gboolean
+exact_range (const TailorVkBufferRange *in, guint64 bytes, TailorVkBufferRange *out)
+{
+  gsize available;
+
+  if (in == NULL || in->buffer == NULL || in->offset > tailor_vk_buffer_get_size (in->buffer))
+    return FALSE;
+  available = in->size > 0 ? in->size : tailor_vk_buffer_get_size (in->buffer) - in->offset;
+  if (bytes == 0 || bytes > available)
+    return FALSE;
+  *out = (TailorVkBufferRange){ in->buffer, in->offset, (gsize) bytes };
+  return TRUE;
+}
+
+typedef struct
+{
+  guint32 M, N, R, flags;
+} Push;
+
+/* TAILOR_VK_MATMUL_TILES=<BM>x<BN> (multiples of 4, BM × BN ≤ 256) replaces the split-K
+ * family's block: tests use small blocks, which llvmpipe compiles several times faster. */
+static void
+splitk_tiles_override (guint32 *bm, guint32 *bn)
+{
+  const char *tiles = g_getenv ("TAILOR_VK_MATMUL_TILES");
+  guint m = 0, n = 0;
+
+  if (tiles != NULL && sscanf (tiles, "%ux%u", &m, &n) == 2 && m >= 4 && m % 4 == 0 && n >= 4 &&
+      n % 4 == 0 && m * n <= 256)
+    {
+      *bm = m;
+      *bn = n;
+    }
+}
+
+/* Records one matmul: ranges are y, a, wq, wh, ws, bias, already sized; type is the weight's
+ * (F32 for MODE_WEIGHT). Picks the family and tiles from the device. */
+static gboolean
+dispatch (TailorVkRecorder *rec,
+          TailorVkContext *ctx,
+          const char *label,
+          guint mode,
+          TailorType type,
+          const TailorVkBufferRange ranges[6],
+          const Push *push,
+          GError **error)
+{
+  static const TailorVkBinding bindings[] = {
+    { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_UINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SFLOAT, FALSE },
+  };
+  const TailorVkDeviceInfo *info = ctx->info;
+  gboolean cpu = info->type == TAILOR_VK_DEVICE_CPU;
+  TailorVkPipelineDesc desc = {
+    .bindings = bindings,
+    .n_bindings = G_N_ELEMENTS (bindings),
+    .push_constant_size = sizeof (Push),
+  };
+  TailorVkPipeline *pipeline;
+  guint32 spec[8];
+  guint32 gx, gy;
+
+  if (mode != MODE_WEIGHT && push->M <= 4)
+    {
+      /* The matrix-vector path: one block row holds every token, so each weight is read
+       * once; lanes split the reduction, which is also how GPUs stream a matrix past a
+       * vector. */
+      spec[1] = push->M;
+      spec[2] = cpu ? 16 : 8;
+    }
+  else if (tailor_vk_matmul_get_family (ctx) == TAILOR_VK_MATMUL_SPLITK)
+    {
+      /* On llvmpipe 8 × 16 per 8-lane subgroup: 16 × 16 ran ~15% faster in LAVAPIPE.md's
+       * probe but takes llvmpipe ~20 s to compile per type and direction against ~4 s.
+       * Elsewhere a register-light 8 × 8. */
+      spec[1] = 8;
+      spec[2] = cpu ? 16 : 8;
+      splitk_tiles_override (&spec[1], &spec[2]);
+    }
+  else
+    {
+      /* 64 × 64 tiles of 4 × 4 per invocation, 256 invocations, on GPUs; on CPU devices
+       * (where this family only runs to be tested) 32 × 32 with 64 invocations, because
+       * llvmpipe's compile time grows with the workgroup. */
+      gboolean big = !cpu && info->max_workgroup_invocations >= 256 &&
+                     info->max_workgroup_size[0] >= 256 && info->max_shared_memory >= 8192;
+      guint64 groups_x, groups_y;
+
+      spec[0] = big ? 256 : 64;
+      spec[1] = spec[2] = big ? 64 : 32;
+      spec[3] = type;
+      spec[4] = mode;
+      spec[5] = 16; /* BK */
+      spec[6] = spec[7] = 4;
+      groups_x = (push->N + spec[2] - 1) / spec[2];
+      groups_y = (push->M + spec[1] - 1) / spec[1];
+      if (groups_x > info->max_workgroup_count[0] || groups_y > info->max_workgroup_count[1])
+        return invalid (error, label, "the matrix needs more workgroups than the device allows");
+      desc.shader = "matmul-tiled";
+      desc.spec_constants = spec;
+      desc.n_spec_constants = 8;
+      pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
+      if (pipeline == NULL)
+        return FALSE;
+      return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 6, push, sizeof *push,
+                                          (guint32) groups_x, (guint32) groups_y, 1, error);
+    }
+
+  {
+    guint64 n_blocks;
+
+    spec[0] = MAX (info->subgroup_size, 1);
+    spec[3] = type;
+    spec[4] = mode;
+    n_blocks = (guint64) ((push->M + spec[1] - 1) / spec[1]) * ((push->N + spec[2] - 1) / spec[2]);
+    /* The shader strides over blocks, so a grid capped at the device limit still covers all. */
+    gx = (guint32) MIN (n_blocks, (guint64) info->max_workgroup_count[0]);
+    gy = 1;
+    desc.shader = "matmul-splitk";
+    desc.spec_constants = spec;
+    desc.n_spec_constants = 5;
+    pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
+    if (pipeline == NULL)
+      return FALSE;
+    return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 6, push, sizeof *push, gx, gy,
+                                        1, error);
+  }
+}
+
+static gboolean
+check_texels (const TailorVkDeviceInfo *info, const char *label, guint64 bytes, GError **error)
+{
+  if (bytes / 16 > info->max_texel_buffer_elements)
+    return invalid (error, label, "an operand exceeds the device's texel buffer limit");
+  return TRUE;
+}
+
+static void
+weight_ranges (const TailorVkWeight *w, TailorVkBufferRange ranges[6])
+{
+  ranges[2] = (TailorVkBufferRange){ w->buffer, w->q_off, w->q_size };
+  ranges[3] = (TailorVkBufferRange){ w->buffer, w->h_off, w->h_size };
+  ranges[4] = (TailorVkBufferRange){ w->buffer, w->s_off, w->s_size };
+  /* No bias: a stand-in the shader never reads. */
+  ranges[5] = (TailorVkBufferRange){ w->buffer, w->h_off, 16 };
+}
+
+gboolean
+tailor_vk_matmul (TailorVkRecorder *rec,
+                  const TailorVkBufferRange *y,
+                  const TailorVkBufferRange *x,
+                  const TailorVkWeight *w,
+                  const TailorVkBufferRange *bias,
+                  guint T,
+                  gboolean accumulate,
+                  GError **error)
+{
+  TailorVkContext *ctx;
+  TailorVkBufferRange ranges[6];
+  Push push;
+
+  g_return_val_if_fail (rec != NULL, FALSE);
+  g_return_val_if_fail (w != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  ctx = w->buffer->ctx;
+  if (T == 0 || (guint64) T * w->OC > G_MAXUINT32 || (guint64) T * w->IC > G_MAXUINT32)
+    return invalid (error, "matmul", "T must be positive and T × IC, T × OC below 2³²");
+  if (!exact_range (y, (guint64) T * w->OC * 4, &ranges[0]) ||
+      !exact_range (x, (guint64) T * w->IC * 4, &ranges[1]))
+    return invalid (error, "matmul", "the X or Y range is shorter than its matrix");
+  if (!check_texels (ctx->info, "matmul", (guint64) T * w->IC * 4, error) ||
+      !check_texels (ctx->info, "matmul", w->q_size, error))
+    return FALSE;
+  weight_ranges (w, ranges);
+  push = (Push){ T, (guint32) w->OC, (guint32) w->IC, accumulate ? FLAG_ACCUMULATE : 0 };
+  if (bias != NULL)
+    {
+      if (!exact_range (bias, (guint64) w->OC * 4, &ranges[5]))
+        return invalid (error, "matmul", "the bias range is shorter than OC floats");
+      push.flags |= FLAG_BIAS;
+    }
+  return dispatch (rec, ctx, "matmul_forward", MODE_FORWARD, w->type, ranges, &push, error);
+}
+
+gboolean
+tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
+                                 const TailorVkBufferRange *dx,
+                                 const TailorVkBufferRange *dy,
+                                 const TailorVkWeight *w,
+                                 guint T,
+                                 gboolean accumulate,
+                                 GError **error)
+{
+  TailorVkContext *ctx;
+  TailorVkBufferRange ranges[6];
+  Push push;
+
+  g_return_val_if_fail (rec != NULL, FALSE);
+  g_return_val_if_fail (w != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  ctx = w->buffer->ctx;
+  if (T == 0 || (guint64) T * w->OC > G_MAXUINT32 || (guint64) T * w->IC > G_MAXUINT32)
+    return invalid (error, "matmul backward", "T must be positive and T × IC, T × OC below 2³²");
+  if (w->OC % 4 != 0)
+    return invalid (error, "matmul backward", "the weight's OC must be a multiple of 4");
+  if (!exact_range (dx, (guint64) T * w->IC * 4, &ranges[0]) ||
+      !exact_range (dy, (guint64) T * w->OC * 4, &ranges[1]))
+    return invalid (error, "matmul backward", "the dX or dY range is shorter than its matrix");
+  if (!check_texels (ctx->info, "matmul backward", (guint64) T * w->OC * 4, error) ||
+      !check_texels (ctx->info, "matmul backward", w->q_size, error))
+    return FALSE;
+  weight_ranges (w, ranges);
+  push = (Push){ T, (guint32) w->IC, (guint32) w->OC, accumulate ? FLAG_ACCUMULATE : 0 };
+  return dispatch (rec, ctx, "matmul_backward_input", MODE_INPUT, w->type, ranges, &push, error);
+}
+
+gboolean
+tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
+                                  const TailorVkBufferRange *dw,
+                                  const TailorVkBufferRange *dy,
+                                  const TailorVkBufferRange *x,
+                                  guint T,
+                                  guint IC,
+                                  guint OC,
+                                  GError **error)
+{
+  TailorVkContext *ctx;
+  TailorVkBufferRange ranges[6];
+  Push push;
+
+  g_return_val_if_fail (rec != NULL, FALSE);
+  g_return_val_if_fail (dw != NULL && dw->buffer != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  ctx = dw->buffer->ctx;
+  if (T == 0 || IC == 0 || OC == 0 || IC % 4 != 0 || OC % 4 != 0)
+    return invalid (error, "matmul weight gradient",
+                    "T must be positive and IC, OC positive multiples of 4");
+  if ((guint64) IC * OC > G_MAXUINT32 || (guint64) T * IC > G_MAXUINT32 ||
+      (guint64) T * OC > G_MAXUINT32)
+    return invalid (error, "matmul weight gradient",
+                    "the matrices must hold fewer than 2³² values");
+  if (!exact_range (dw, (guint64) IC * OC * 4, &ranges[0]) ||
+      !exact_range (dy, (guint64) T * OC * 4, &ranges[1]) ||
+      !exact_range (x, (guint64) T * IC * 4, &ranges[2]))
+    return invalid (error, "matmul weight gradient", "a range is shorter than its matrix");
+  if (!check_texels (ctx->info, "matmul weight gradient", (guint64) T * OC * 4, error) ||
+      !check_texels (ctx->info, "matmul weight gradient", (guint64) T * IC * 4, error))
+    return FALSE;
+  /* Stand-ins the fp32 path never reads. */
+  ranges[3] = ranges[4] = ranges[5] =
+    (TailorVkBufferRange){ ranges[1].buffer, ranges[1].offset, 16 };
+  push = (Push){ OC, IC, T, FLAG_ACCUMULATE };
+  return dispatch (rec, ctx, "matmul_backward_weight", MODE_WEIGHT, TAILOR_TYPE_F32, ranges, &push,
+                   error);
+}
+
+static int
+compare_doubles (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+static TailorVkBuffer *
+random_buffer (TailorVkContext *ctx, GRand *rand, gsize n, const char *name, GError **error)
+{
+  g_autofree float *v = g_new (float, n);
+  g_autoptr (TailorVkBuffer) buffer = NULL;
+
+  for (gsize i = 0; i < n; i++)
+    v[i] = (float) g_rand_double_range (rand, -1, 1);
+  buffer = tailor_vk_buffer_new (ctx, n * 4, name, error);
+  if (buffer == NULL || !tailor_vk_buffer_upload (buffer, 0, v, n * 4, error))
+    return NULL;
+  return g_steal_pointer (&buffer);
+}
+
+gboolean
+tailor_vk_matmul_bench (TailorVkContext *ctx,
+                        TailorType type,
+                        guint T,
+                        guint K,
+                        guint N,
+                        TailorVkMatmulDirection direction,
+                        guint runs,
+                        double *gflops,
+                        GError **error)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  g_autoptr (TailorVkWeight) w = NULL;
+  g_autoptr (TailorVkBuffer) in = NULL;
+  g_autoptr (TailorVkBuffer) out = NULL;
+  g_autoptr (TailorVkBuffer) other = NULL;
+  g_autoptr (TailorVkRecorder) rec = NULL;
+  g_autofree double *ms = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (ctx != NULL, FALSE);
+  g_return_val_if_fail (gflops != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  runs = MAX (runs, 1);
+  if (direction == TAILOR_VK_MATMUL_BACKWARD_WEIGHT)
+    {
+      if (type != TAILOR_TYPE_F32)
+        return invalid (error, "matmul benchmark", "the weight gradient is fp32 only");
+      in = random_buffer (ctx, rand, (gsize) T * N, "dY", error);
+      other = in != NULL ? random_buffer (ctx, rand, (gsize) T * K, "X", error) : NULL;
+      if (other == NULL)
+        return FALSE;
+      out = tailor_vk_buffer_new (ctx, (gsize) K * N * 4, "dW", error);
+    }
+  else
+    {
+      const TailorTypeInfo *info = tailor_type_get_info (type);
+      gsize row_bytes = tailor_type_row_size (type, K);
+      g_autofree float *row = g_new (float, K);
+      g_autofree guint8 *data = NULL;
+
+      if (!tailor_vk_matmul_supports_type (type) || row_bytes == 0 || !info->can_quantize)
+        return invalid (error, "matmul benchmark",
+                        "the type is not supported or K is not a multiple of its block size");
+      data = g_malloc ((gsize) N * row_bytes);
+      for (guint r = 0; r < N; r++)
+        {
+          for (guint k = 0; k < K; k++)
+            row[k] = (float) g_rand_double_range (rand, -1, 1);
+          tailor_quantize_row (type, row, data + (gsize) r * row_bytes, K);
+        }
+      w = tailor_vk_weight_upload_data (ctx, "W", type, data, K, N, error);
+      if (w == NULL)
+        return FALSE;
+      if (direction == TAILOR_VK_MATMUL_FORWARD)
+        {
+          in = random_buffer (ctx, rand, (gsize) T * K, "X", error);
+          out = in != NULL ? tailor_vk_buffer_new (ctx, (gsize) T * N * 4, "Y", error) : NULL;
+        }
+      else
+        {
+          in = random_buffer (ctx, rand, (gsize) T * N, "dY", error);
+          out = in != NULL ? tailor_vk_buffer_new (ctx, (gsize) T * K * 4, "dX", error) : NULL;
+        }
+    }
+  if (out == NULL)
+    return FALSE;
+  if (!tailor_vk_buffer_fill (out, 0, tailor_vk_buffer_get_size (out), 0, error))
+    return FALSE;
+
+  rec = tailor_vk_recorder_new (ctx, TRUE, error);
+  if (rec == NULL)
+    return FALSE;
+  {
+    TailorVkBufferRange o = { out, 0, 0 }, i = { in, 0, 0 };
+
+    if (direction == TAILOR_VK_MATMUL_FORWARD)
+      ok = tailor_vk_matmul (rec, &o, &i, w, NULL, T, FALSE, error);
+    else if (direction == TAILOR_VK_MATMUL_BACKWARD_INPUT)
+      ok = tailor_vk_matmul_backward_input (rec, &o, &i, w, T, FALSE, error);
+    else
+      ok = tailor_vk_matmul_backward_weight (rec, &o, &i, &(TailorVkBufferRange){ other, 0, 0 }, T,
+                                             K, N, error);
+  }
+  if (!ok)
+    return FALSE;
+
+  ms = g_new (double, runs);
+  /* The first run pays for page faults and caches; it is not counted. */
+  if (!tailor_vk_recorder_run (rec, 600 * SECOND, error))
+    return FALSE;
+  for (guint r = 0; r < runs; r++)
+    {
+      const TailorVkTiming *timings;
+      guint n_timings = 0;
+
+      if (!tailor_vk_recorder_run (rec, 600 * SECOND, error))
+        return FALSE;
+      timings = tailor_vk_recorder_get_timings (rec, &n_timings);
+      g_assert (n_timings == 1);
+      ms[r] = timings[0].ms;
+    }
+  qsort (ms, runs, sizeof ms[0], compare_doubles);
+  *gflops = 2.0 * T * K * N / (ms[runs / 2] * 1e6);
+  return TRUE;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Matmuls over quantized weights on Vulkan: the device weight layout and its upload, forward,
+ * input gradient, fp32 weight gradient and the matmul benchmark. */
+#pragma once
+
+#include "tailor-gguf.h"
+#include "tailor-quant.h"
+#include "tailor-vk-recorder.h"
+
+G_BEGIN_DECLS
+
+/* A weight W (OC, IC) — ggml ne {IC, OC} — kept quantized on the device in the layout
+ * shaders/matmul-dequant.glsl reads: per 32 elements of a row (4 for F32, 8 for F16/BF16) one
+ * 16-byte texel of quants (two for Q8_0), for 5- and 6-bit types their high bits, and an fp32
+ * (scale, min) pair for block types. Both kernel families read this one layout: it makes every
+ * load an aligned 16-byte texel (llvmpipe's fast path, and coalesced 128-bit loads on GPUs)
+ * and needs no 8- or 16-bit storage support. It costs 2 bits per weight over the file for
+ * the per-32 fp32 scales (Q4_K: 6 instead of 4.5), which keeps dequantization bit-exact with
+ * tailor_dequantize_row. */
+typedef struct _TailorVkWeight TailorVkWeight;
+
+/* Types the kernels read: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. */
+gboolean tailor_vk_matmul_supports_type (TailorType type);
+
+/* Repacks src (2-D, ne {IC, OC}, IC a multiple of 4 and of the type's block size) and uploads
+ * it into a buffer of its own. */
+TailorVkWeight *
+tailor_vk_weight_upload (TailorVkContext *ctx, const TailorGgufTensor *src, GError **error);
+/* The same from raw ggml row data of OC rows of IC elements; name is for messages. */
+TailorVkWeight *tailor_vk_weight_upload_data (TailorVkContext *ctx,
+                                              const char *name,
+                                              TailorType type,
+                                              const void *data,
+                                              gint64 IC,
+                                              gint64 OC,
+                                              GError **error);
+void tailor_vk_weight_free (TailorVkWeight *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TailorVkWeight, tailor_vk_weight_free)
+
+TailorType tailor_vk_weight_get_type (const TailorVkWeight *self);
+gint64 tailor_vk_weight_get_in (const TailorVkWeight *self);  /* IC */
+gint64 tailor_vk_weight_get_out (const TailorVkWeight *self); /* OC */
+/* Device bytes the layout takes. */
+gsize tailor_vk_weight_get_device_size (const TailorVkWeight *self);
+/* For F32 only: the range holding W as a plain row-major (OC, IC) fp32 matrix, so an optimizer
+ * can update it in place for full fine-tuning. FALSE for other types. */
+gboolean tailor_vk_weight_get_f32_range (const TailorVkWeight *self, TailorVkBufferRange *out);
+
+/* Which kernel family runs the matmuls with T > 4 (T ≤ 4 always takes the matrix-vector path,
+ * the split-K kernel with one block row per token). AUTO: split-K on CPU devices, tiled
+ * elsewhere; the environment variable TAILOR_VK_MATMUL=splitk|tiled overrides AUTO. */
+typedef enum
+{
+  TAILOR_VK_MATMUL_AUTO,
+  TAILOR_VK_MATMUL_SPLITK,
+  TAILOR_VK_MATMUL_TILED,
+} TailorVkMatmulFamily;
+
+/* Buffer conventions for the three kernels: every matrix is row-major fp32 in a
+ * TailorVkBufferRange (size 0: to the end of the buffer). Inputs read as texel buffers, so
+ * their offsets must be multiples of the device's texel_buffer_alignment; outputs are storage
+ * buffers, so their offsets must be multiples of storage_buffer_alignment. With accumulate the
+ * result is added to what the output holds, else it replaces it. */
+
+/* y (T, OC) (+)= x (T, IC) · Wᵀ (+ bias (OC), NULL for none). */
+gboolean tailor_vk_matmul (TailorVkRecorder *rec,
+                           const TailorVkBufferRange *y,
+                           const TailorVkBufferRange *x,
+                           const TailorVkWeight *w,
+                           const TailorVkBufferRange *bias,
+                           guint T,
+                           gboolean accumulate,
+                           GError **error);
+
+/* dx (T, IC) (+)= dy (T, OC) · W; OC must be a multiple of 4. */
+gboolean tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
+                                          const TailorVkBufferRange *dx,
+                                          const TailorVkBufferRange *dy,
+                                          const TailorVkWeight *w,
+                                          guint T,
+                                          gboolean accumulate,
+                                          GError **error);
+
+/* dw (OC, IC) += dyᵀ · x with dy (T, OC), x (T, IC), all fp32 (the gradient of an F32 weight
+ * for full fine-tuning, in the weight's own layout); IC and OC multiples of 4. */
+gboolean tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
+                                           const TailorVkBufferRange *dw,
+                                           const TailorVkBufferRange *dy,
+                                           const TailorVkBufferRange *x,
+                                           guint T,
+                                           guint IC,
+                                           guint OC,
+                                           GError **error);
+
+/* The family a recorder's context uses now (AUTO resolved). */
+TailorVkMatmulFamily tailor_vk_matmul_get_family (TailorVkContext *ctx);
+
+typedef enum
+{
+  TAILOR_VK_MATMUL_FORWARD,        /* Y = X · Wᵀ */
+  TAILOR_VK_MATMUL_BACKWARD_INPUT, /* dX = dY · W */
+  TAILOR_VK_MATMUL_BACKWARD_WEIGHT /* dW = dYᵀ · X (type must be F32) */
+} TailorVkMatmulDirection;
+
+/* Times one matmul of T × K (IC) × N (OC) on random data and random weights of type (warm-up
+ * run, then the median of runs timed with timestamps): 2·T·K·N / time in GFLOP/s. */
+gboolean tailor_vk_matmul_bench (TailorVkContext *ctx,
+                                 TailorType type,
+                                 guint T,
+                                 guint K,
+                                 guint N,
+                                 TailorVkMatmulDirection direction,
+                                 guint runs,
+                                 double *gflops,
+                                 GError **error);
+
+G_END_DECLS
