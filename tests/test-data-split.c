@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tailor-catalogue.h"
@@ -779,6 +780,510 @@ test_builder_separates_near_duplicates_before_freezing (Fixture *f, gconstpointe
   g_assert_no_error (error);
 }
 
+/* Chat examples with exact and near duplicates, emails, counter-example markers and a glossary
+ * term; n answers of `words` words. */
+static char *
+write_chat_file (Fixture *f, const char *name, GRand *rand, guint n, guint words)
+{
+  g_autofree char *path = g_build_filename (f->files, name, NULL);
+  static const guint one[] = { 3 };
+  FILE *file = fopen (path, "w");
+
+  g_assert_nonnull (file);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *question = random_text (rand, 12);
+      g_autofree char *answer = random_text (rand, words);
+      g_autofree char *twin = paraphrase (answer, one, 1);
+      const char *extra = i % 9 == 4    ? " mail me at someone@example.org"
+                          : i % 11 == 5 ? " DONT"
+                          : i % 7 == 6  ? " the colour theme"
+                                        : "";
+
+      fprintf (file,
+               "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"},"
+               "{\"role\":\"assistant\",\"content\":\"%s%s\"}]}\n",
+               question, answer, extra);
+      if (i % 13 == 2)
+        fprintf (file,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"},"
+                 "{\"role\":\"assistant\",\"content\":\"%s%s\"}]}\n",
+                 question, answer, extra);
+      if (i % 10 == 1)
+        fprintf (file,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"},"
+                 "{\"role\":\"assistant\",\"content\":\"%s\"}]}\n",
+                 question, twin);
+    }
+  g_assert_cmpint (fclose (file), ==, 0);
+  return g_steal_pointer (&path);
+}
+
+static char *
+write_glossary (Fixture *f)
+{
+  char *path = g_build_filename (f->files, "glossary.tsv", NULL);
+
+  g_assert_true (g_file_set_contents (path, "colour\tcolor\n", -1, NULL));
+  return path;
+}
+
+static TailorDatasetVersion *
+build (Fixture *f,
+       const char *project,
+       const TailorHygieneSettings *hygiene,
+       const TailorSplitOptions *split,
+       const char *const *paths,
+       guint batch_size,
+       gboolean resplit,
+       gboolean freeze,
+       gboolean *created,
+       char **counts)
+{
+  g_autoptr (TailorDatasetBuilder) builder = NULL;
+  g_autoptr (GError) error = NULL;
+  TailorDatasetVersion *version;
+
+  builder = tailor_dataset_builder_new (f->catalogue, project, NULL, hygiene, split, &error);
+  g_assert_no_error (error);
+  tailor_dataset_builder_set_batch_size (builder, batch_size);
+  tailor_dataset_builder_set_resplit (builder, resplit);
+  tailor_dataset_builder_set_freeze_eval (builder, freeze);
+  for (guint i = 0; paths != NULL && paths[i] != NULL; i++)
+    {
+      tailor_dataset_builder_import_file (builder, paths[i], TAILOR_IMPORT_FORMAT_AUTO, NULL, NULL,
+                                          NULL, NULL, &error);
+      g_assert_no_error (error);
+    }
+  version = tailor_dataset_builder_commit (builder, created, NULL, &error);
+  g_assert_no_error (error);
+  if (counts != NULL)
+    *counts = g_strdup (tailor_dataset_builder_get_counts (builder));
+  return version;
+}
+
+static gint64
+split_count (const char *counts, const char *member)
+{
+  g_autoptr (JsonNode) root = json_from_string (counts, NULL);
+
+  g_assert_nonnull (root);
+  return json_object_get_int_member (
+    json_object_get_object_member (json_node_get_object (root), "split"), member);
+}
+
+static gboolean
+spool_is_gone (Fixture *f)
+{
+  g_autofree char *tmp = g_build_filename (f->dir, "tmp", NULL);
+  g_autoptr (GDir) dir = g_dir_open (tmp, 0, NULL);
+
+  return dir == NULL || g_dir_read_name (dir) == NULL;
+}
+
+static void
+test_version_writer_matches_write_version (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (3);
+  g_autoptr (GPtrArray) train = text_examples (rand, 300, "a.jsonl");
+  g_autoptr (GPtrArray) eval = text_examples (rand, 40, "b.jsonl");
+  g_autoptr (TailorProject) first = NULL;
+  g_autoptr (TailorProject) second = NULL;
+  g_autoptr (TailorDatasetVersion) in_memory = NULL;
+  g_autoptr (TailorDatasetVersion) streamed = NULL;
+  g_autoptr (TailorDatasetVersion) again = NULL;
+  g_autoptr (TailorVersionWriter) writer = NULL;
+  g_autoptr (TailorVersionWriter) repeat = NULL;
+  g_autoptr (GError) error = NULL;
+  TailorVersionRequest request = { 0 };
+  gboolean created = FALSE;
+
+  tailor_example_add_tag (g_ptr_array_index (train, 7), TAILOR_TAG_COUNTER_EXAMPLE);
+  /* Two equal lines are two lines. */
+  g_ptr_array_add (train, tailor_example_copy (g_ptr_array_index (train, 11)));
+  request.changelog = "test";
+  request.split_settings = "{\"seed\":1,\"eval_ratio\":0.1}";
+  request.hygiene_settings = "{\"dedup\":{\"enabled\":true}}";
+  first = tailor_catalogue_create_project (f->catalogue, "first", "", &error);
+  g_assert_no_error (error);
+  second = tailor_catalogue_create_project (f->catalogue, "second", "", &error);
+  g_assert_no_error (error);
+  in_memory = tailor_catalogue_write_version (f->catalogue, first->id, &request, train, eval,
+                                              &created, &error);
+  g_assert_no_error (error);
+  g_assert_true (created);
+
+  /* Any order, the splits interleaved. */
+  writer = tailor_catalogue_new_version_writer (f->catalogue, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < train->len; i++)
+    {
+      const TailorExample *example = g_ptr_array_index (train, train->len - 1 - i);
+
+      g_assert_true (tailor_version_writer_add (writer, TAILOR_SPLIT_TRAIN, example, &error));
+      if (i < eval->len)
+        {
+          g_autofree char *line = tailor_example_to_json (g_ptr_array_index (eval, i));
+
+          g_assert_true (
+            tailor_version_writer_add_line (writer, TAILOR_SPLIT_EVAL, line, -1, &error));
+        }
+    }
+  g_assert_false (
+    tailor_version_writer_add_line (writer, TAILOR_SPLIT_TRAIN, "{}\n{}", -1, &error));
+  g_assert_error (error, TAILOR_CATALOGUE_ERROR, TAILOR_CATALOGUE_ERROR_INVALID);
+  g_clear_error (&error);
+  streamed = tailor_version_writer_finish (writer, second->id, &request, &created, &error);
+  g_assert_no_error (error);
+  g_assert_true (created);
+  g_assert_cmpstr (streamed->id, ==, in_memory->id);
+  g_assert_cmpstr (streamed->train_sha256, ==, in_memory->train_sha256);
+  g_assert_cmpstr (streamed->eval_sha256, ==, in_memory->eval_sha256);
+  g_assert_cmpuint (streamed->train_count, ==, train->len);
+  g_assert_cmpuint (streamed->eval_count, ==, eval->len);
+  g_clear_pointer (&writer, tailor_version_writer_free);
+  g_assert_true (spool_is_gone (f));
+
+  /* The same content again is the existing version. */
+  repeat = tailor_catalogue_new_version_writer (f->catalogue, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < train->len; i++)
+    g_assert_true (
+      tailor_version_writer_add (repeat, TAILOR_SPLIT_TRAIN, g_ptr_array_index (train, i), &error));
+  for (guint i = 0; i < eval->len; i++)
+    g_assert_true (
+      tailor_version_writer_add (repeat, TAILOR_SPLIT_EVAL, g_ptr_array_index (eval, i), &error));
+  again = tailor_version_writer_finish (repeat, second->id, &request, &created, &error);
+  g_assert_no_error (error);
+  g_assert_false (created);
+  g_assert_cmpstr (again->id, ==, in_memory->id);
+}
+
+/* One history — two files, a third with near-duplicates, a re-split frozen, one more file on the
+ * frozen set, and a project without deduplication whose split must move near-duplicates — built
+ * with several spool batch sizes: every version id is the same. */
+static void
+test_builder_version_does_not_depend_on_batch_size (Fixture *f, gconstpointer data)
+{
+  static const guint sizes[] = { 0, 1, 7 };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (11);
+  g_autofree char *a = write_chat_file (f, "a.jsonl", rand, 120, 30);
+  g_autofree char *b = write_chat_file (f, "b.jsonl", rand, 60, 30);
+  g_autofree char *c = write_chat_file (f, "c.jsonl", rand, 50, 30);
+  g_autofree char *d = write_chat_file (f, "d.jsonl", rand, 40, 30);
+  g_autofree char *glossary = write_glossary (f);
+  const char *first[] = { a, b, NULL }, *second[] = { c, NULL }, *third[] = { d, NULL };
+  const char *markers[] = { "DONT", NULL };
+  g_autoptr (GPtrArray) reference = g_ptr_array_new_with_free_func (g_free);
+  gboolean moved = FALSE;
+
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+    {
+      g_autofree char *project = g_strdup_printf ("p%u", s);
+      g_autofree char *plain = g_strdup_printf ("q%u", s);
+      g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+      TailorHygieneSettings hygiene;
+      TailorSplitOptions split;
+      gboolean created = FALSE;
+
+      tailor_hygiene_settings_init (&hygiene);
+      hygiene.glossary_path = glossary;
+      hygiene.counter_markers = markers;
+      tailor_split_options_init (&split);
+      split.eval_ratio = 0.2;
+      {
+        g_autoptr (TailorDatasetVersion) v =
+          build (f, project, &hygiene, &split, first, sizes[s], FALSE, FALSE, &created, NULL);
+        g_ptr_array_add (ids, g_strdup (v->id));
+      }
+      {
+        g_autoptr (TailorDatasetVersion) v =
+          build (f, project, &hygiene, NULL, second, sizes[s], FALSE, FALSE, &created, NULL);
+        g_ptr_array_add (ids, g_strdup (v->id));
+      }
+      split.eval_ratio = 0.0;
+      split.eval_count = 30;
+      split.seed = 5;
+      {
+        g_autoptr (TailorDatasetVersion) v =
+          build (f, project, &hygiene, &split, NULL, sizes[s], TRUE, TRUE, &created, NULL);
+        g_assert_true (v->eval_frozen);
+        g_ptr_array_add (ids, g_strdup (v->id));
+      }
+      {
+        g_autoptr (TailorDatasetVersion) v =
+          build (f, project, &hygiene, NULL, third, sizes[s], FALSE, FALSE, &created, NULL);
+        g_assert_true (created);
+        g_ptr_array_add (ids, g_strdup (v->id));
+      }
+      tailor_hygiene_settings_init (&hygiene);
+      hygiene.dedup = FALSE;
+      {
+        g_autofree char *counts = NULL;
+        g_autoptr (TailorDatasetVersion) v =
+          build (f, plain, &hygiene, NULL, first, sizes[s], FALSE, FALSE, &created, &counts);
+
+        moved |= split_count (counts, "moved_to_eval") > 0;
+        g_ptr_array_add (ids, g_strdup (v->id));
+      }
+
+      for (guint i = 0; i < ids->len; i++)
+        {
+          if (s == 0)
+            g_ptr_array_add (reference, g_strdup (g_ptr_array_index (ids, i)));
+          else
+            g_assert_cmpstr (g_ptr_array_index (ids, i), ==, g_ptr_array_index (reference, i));
+        }
+    }
+  /* The history went through the separation of near-duplicates. */
+  g_assert_true (moved);
+  g_assert_true (spool_is_gone (f));
+}
+
+static void
+tag_provenance (GPtrArray *examples)
+{
+  for (guint i = 0; i < examples->len; i++)
+    {
+      TailorExample *example = g_ptr_array_index (examples, i);
+      g_autofree char *name = g_path_get_basename (example->source);
+      g_autofree char *tag = g_strconcat (TAILOR_SOURCE_TAG_PREFIX, name, NULL);
+
+      tailor_example_add_tag (example, tag);
+    }
+}
+
+static gboolean
+collect_example (TailorExample *example, gpointer user_data, GError **error)
+{
+  g_ptr_array_add (user_data, example);
+  return TRUE;
+}
+
+/* The steps of the builder run by hand on examples held in memory — import, markers, secrets,
+ * glossary, deduplication, split, provenance, tailor_catalogue_write_version — give the version
+ * the spooling builder gives. */
+static void
+test_builder_matches_in_memory_steps (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (21);
+  g_autofree char *path = write_chat_file (f, "memory.jsonl", rand, 150, 80);
+  g_autofree char *glossary_path = write_glossary (f);
+  const char *paths[] = { path, NULL };
+  const char *markers[] = { "DONT", NULL };
+  g_autoptr (TailorDatasetVersion) spooled = NULL;
+  g_autoptr (TailorDatasetVersion) in_memory = NULL;
+  g_autoptr (TailorImportSummary) summary = NULL;
+  g_autoptr (GPtrArray) examples =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) tailor_example_free);
+  g_autoptr (GPtrArray) scrubbed = NULL;
+  g_autoptr (GPtrArray) normalised = NULL;
+  g_autoptr (GPtrArray) unique = NULL;
+  g_autoptr (GPtrArray) train = NULL;
+  g_autoptr (GPtrArray) eval = NULL;
+  g_autoptr (TailorPiiReport) pii = NULL;
+  g_autoptr (TailorGlossary) glossary = NULL;
+  g_autoptr (TailorGlossaryReport) glossary_report = NULL;
+  g_autoptr (TailorDuplicateReport) duplicates = NULL;
+  g_autoptr (TailorProject) project = NULL;
+  g_autofree char *counts = NULL;
+  g_autofree char *split_settings = NULL;
+  g_autoptr (GError) error = NULL;
+  TailorVersionRequest request = { 0 };
+  TailorHygieneSettings hygiene;
+  TailorSplitOptions split;
+  gboolean created = FALSE;
+
+  tailor_hygiene_settings_init (&hygiene);
+  hygiene.glossary_path = glossary_path;
+  hygiene.counter_markers = markers;
+  tailor_split_options_init (&split);
+  split.eval_ratio = 0.25;
+  spooled = build (f, "spooled", &hygiene, &split, paths, 16, FALSE, FALSE, &created, &counts);
+  /* Moving near-duplicates is not among the steps done by hand here. */
+  g_assert_cmpint (split_count (counts, "moved_to_eval"), ==, 0);
+  g_assert_cmpint (split_count (counts, "moved_to_train"), ==, 0);
+
+  summary = tailor_import_file (path, TAILOR_IMPORT_FORMAT_AUTO, NULL, collect_example, NULL,
+                                examples, NULL, &error);
+  g_assert_no_error (error);
+  tailor_examples_tag_where (examples, TAILOR_TAG_COUNTER_EXAMPLE, tailor_example_contains_marker,
+                             markers[0]);
+  pii = tailor_pii_scan (examples, &hygiene.pii, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pii->n_redacted, >, 0);
+  scrubbed = tailor_pii_report_apply (pii, examples);
+  glossary = tailor_glossary_load (glossary_path, &error);
+  g_assert_no_error (error);
+  normalised = tailor_glossary_apply (glossary, scrubbed, &glossary_report);
+  g_assert_cmpuint (glossary_report->n_examples_changed, >, 0);
+  duplicates = tailor_find_duplicates (normalised, &hygiene.dedup_options, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (duplicates->n_exact, >, 0);
+  g_assert_cmpuint (duplicates->n_near, >, 0);
+  unique = tailor_duplicate_report_apply (duplicates, normalised);
+  g_assert_true (tailor_split_examples (unique, &split, &train, &eval, &error));
+  tag_provenance (train);
+  tag_provenance (eval);
+
+  split_settings = tailor_split_options_to_json (&split);
+  request.split_settings = split_settings;
+  request.hygiene_settings = spooled->hygiene_settings;
+  project = tailor_catalogue_create_project (f->catalogue, "in-memory", "", &error);
+  g_assert_no_error (error);
+  in_memory = tailor_catalogue_write_version (f->catalogue, project->id, &request, train, eval,
+                                              &created, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (in_memory->train_count, ==, spooled->train_count);
+  g_assert_cmpuint (in_memory->eval_count, ==, spooled->eval_count);
+  g_assert_cmpstr (in_memory->train_sha256, ==, spooled->train_sha256);
+  g_assert_cmpstr (in_memory->eval_sha256, ==, spooled->eval_sha256);
+  g_assert_cmpstr (in_memory->id, ==, spooled->id);
+}
+
+static gboolean
+split_mentions (Fixture *f,
+                const TailorDatasetVersion *version,
+                TailorSplit split,
+                const char *text)
+{
+  g_autofree char *path = tailor_catalogue_get_examples_path (f->catalogue, version, split);
+  g_autofree char *contents = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  return strstr (contents, text) != NULL;
+}
+
+/* Changed per-example settings scan the parent's training examples again (and only then); the
+ * frozen evaluation set stays as it was frozen. */
+static void
+test_builder_rescans_parent_when_hygiene_changes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (5);
+  g_autofree char *path = write_chat_file (f, "mail.jsonl", rand, 90, 20);
+  const char *paths[] = { path, NULL };
+  g_autoptr (TailorDatasetVersion) kept = NULL;
+  g_autoptr (TailorDatasetVersion) redacted = NULL;
+  g_autoptr (TailorDatasetVersion) same = NULL;
+  g_autoptr (TailorDatasetVersion) inherited = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) counts = NULL;
+  g_autofree char *counts_text = NULL;
+  g_autofree char *again_counts = NULL;
+  g_autoptr (TailorDatasetBuilder) builder = NULL;
+  TailorHygieneSettings hygiene;
+  TailorSplitOptions split;
+  gboolean created = FALSE;
+
+  tailor_hygiene_settings_init (&hygiene);
+  hygiene.pii.actions[TAILOR_PII_EMAIL] = TAILOR_PII_ACTION_KEEP;
+  tailor_split_options_init (&split);
+  split.eval_ratio = 0.3;
+  kept = build (f, "mail", &hygiene, &split, paths, 0, FALSE, TRUE, &created, NULL);
+  g_assert_true (kept->eval_frozen);
+  g_assert_true (split_mentions (f, kept, TAILOR_SPLIT_TRAIN, "someone@example.org"));
+  g_assert_true (split_mentions (f, kept, TAILOR_SPLIT_EVAL, "someone@example.org"));
+
+  /* Redacting now: the training examples are scanned again, the sacred set is not. */
+  hygiene.pii.actions[TAILOR_PII_EMAIL] = TAILOR_PII_ACTION_REDACT;
+  redacted = build (f, "mail", &hygiene, NULL, NULL, 0, FALSE, FALSE, &created, &counts_text);
+  g_assert_true (created);
+  g_assert_false (split_mentions (f, redacted, TAILOR_SPLIT_TRAIN, "someone@example.org"));
+  g_assert_true (split_mentions (f, redacted, TAILOR_SPLIT_TRAIN, "[EMAIL]"));
+  g_assert_cmpstr (redacted->eval_sha256, ==, kept->eval_sha256);
+  g_assert_nonnull (strstr (redacted->changelog, "again for changed hygiene settings"));
+  counts = json_from_string (counts_text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (counts), "rescanned"), ==,
+                   kept->train_count);
+
+  /* The same settings again scan nothing and change nothing; neither do inherited ones. */
+  same = build (f, "mail", &hygiene, NULL, NULL, 0, FALSE, FALSE, &created, &again_counts);
+  g_assert_false (created);
+  g_assert_cmpstr (same->id, ==, redacted->id);
+  builder = tailor_dataset_builder_new (f->catalogue, "mail", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  inherited = tailor_dataset_builder_commit (builder, &created, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (created);
+  g_assert_cmpstr (inherited->id, ==, redacted->id);
+}
+
+static gsize
+proc_status_kb (const char *key)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  line = strstr (status, key);
+  if (line == NULL)
+    return 0;
+  return (gsize) g_ascii_strtoull (line + strlen (key), NULL, 10);
+}
+
+/* The peak memory an import and commit add over the memory in use before it, in KiB. */
+static gsize
+import_peak_growth (Fixture *f, const char *project, const char *path, guint *kept)
+{
+  const char *paths[] = { path, NULL };
+  g_autoptr (TailorDatasetVersion) version = NULL;
+  gboolean created = FALSE;
+  gsize before;
+
+  g_file_set_contents ("/proc/self/clear_refs", "5", 1, NULL);
+  before = proc_status_kb ("VmRSS:");
+  version = build (f, project, NULL, NULL, paths, 128, FALSE, FALSE, &created, NULL);
+  g_assert_true (created);
+  *kept = version->train_count + version->eval_count;
+  return proc_status_kb ("VmHWM:") - before;
+}
+
+/* Two imports of 6,000 examples, of about 16 MB and 63 MB: the larger raises the peak memory by
+ * about as much as the smaller, and by far less than its size, since the examples live in the
+ * spool, not in memory. */
+static void
+test_builder_memory_does_not_grow_with_bytes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GRand) small_rand = g_rand_new_with_seed (17);
+  g_autoptr (GRand) large_rand = g_rand_new_with_seed (17);
+  g_autofree char *small = write_chat_file (f, "small.jsonl", small_rand, 6000, 300);
+  g_autofree char *large = write_chat_file (f, "large.jsonl", large_rand, 6000, 1200);
+  gsize small_growth;
+  gsize large_growth;
+  guint small_kept = 0;
+  guint large_kept = 0;
+  GStatBuf small_st;
+  GStatBuf large_st;
+
+  if (!g_file_test ("/proc/self/clear_refs", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("needs /proc/self/clear_refs to reset the peak");
+      return;
+    }
+  g_assert_cmpint (g_stat (small, &small_st), ==, 0);
+  g_assert_cmpint (g_stat (large, &large_st), ==, 0);
+  g_assert_cmpint (large_st.st_size, >, 55 * 1024 * 1024);
+
+  /* The smaller one first also warms the thread pool and the allocator up. */
+  small_growth = import_peak_growth (f, "small", small, &small_kept);
+  large_growth = import_peak_growth (f, "large", large, &large_kept);
+  g_test_message ("%" G_GINT64_FORMAT " bytes, %u examples kept: peak +%" G_GSIZE_FORMAT " KiB; "
+                  "%" G_GINT64_FORMAT " bytes, %u examples kept: peak +%" G_GSIZE_FORMAT " KiB",
+                  (gint64) small_st.st_size, small_kept, small_growth, (gint64) large_st.st_size,
+                  large_kept, large_growth);
+  g_assert_cmpuint (small_kept, >=, 5900);
+  g_assert_cmpuint (large_kept, >=, 5900);
+  /* Holding the examples would add the file's size at least (the in-memory builder peaked at
+   * over three times it): 47 MB more bytes would add 47 MiB or more. What grows here is per
+   * example (about 1 KiB while deduplicating) and per batch of 128, 13–17 MiB in all. */
+  g_assert_cmpuint (large_growth, <,
+                    small_growth + (large_st.st_size - small_st.st_size) / 1024 / 6);
+  g_assert_cmpuint (large_growth, <, large_st.st_size / 1024 / 3);
+  g_assert_true (spool_is_gone (f));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -799,6 +1304,16 @@ main (int argc, char *argv[])
               test_builder_is_all_or_nothing, fixture_teardown);
   g_test_add ("/builder/changelog-and-counts", Fixture, NULL, fixture_setup,
               test_builder_changelog_and_counts, fixture_teardown);
+  g_test_add ("/catalogue/version-writer-matches-write-version", Fixture, NULL, fixture_setup,
+              test_version_writer_matches_write_version, fixture_teardown);
+  g_test_add ("/builder/version-does-not-depend-on-batch-size", Fixture, NULL, fixture_setup,
+              test_builder_version_does_not_depend_on_batch_size, fixture_teardown);
+  g_test_add ("/builder/matches-in-memory-steps", Fixture, NULL, fixture_setup,
+              test_builder_matches_in_memory_steps, fixture_teardown);
+  g_test_add ("/builder/rescans-parent-when-hygiene-changes", Fixture, NULL, fixture_setup,
+              test_builder_rescans_parent_when_hygiene_changes, fixture_teardown);
+  g_test_add ("/builder/memory-does-not-grow-with-bytes", Fixture, NULL, fixture_setup,
+              test_builder_memory_does_not_grow_with_bytes, fixture_teardown);
   g_test_add ("/builder/separates-near-duplicates-before-freezing", Fixture, NULL, fixture_setup,
               test_builder_separates_near_duplicates_before_freezing, fixture_teardown);
 

@@ -1065,7 +1065,15 @@ static const DataCommand data_commands[] = {
     "replaced by a typed placeholder such as [EMAIL]), glossary, deduplication (near-duplicates "
     "at similarity 0.8 by default), the train/eval split (10% of each file by default, chosen by "
     "content hash) and the leak check against a frozen evaluation set. Either everything is "
-    "saved or nothing.",
+    "saved or nothing.\n\n"
+    "Examples already in the project are scanned again (markers, secrets, glossary) only when "
+    "--pii, --glossary (its content) or --counter-marker differ from the settings of the "
+    "latest version (options left out mean the defaults, not the project's earlier choice); "
+    "unchanged settings never rewrite an example twice. The frozen evaluation "
+    "set is never rewritten. A marker dropped later does not untag examples.\n\n"
+    "Memory grows with the number of examples (about 1.5 KiB each while deduplicating), not with "
+    "their size: examples are spooled to the catalogue's tmp/ folder, which needs free space "
+    "of about twice the imported files.",
     data_import },
   { "check", "PROJECT",
     "Hygiene report of the latest version: duplicates, secrets, lengths, "

@@ -1344,10 +1344,14 @@ fsync_dir (const char *dir)
     }
 }
 
+/* Hands out the lines to store one at a time (without their newline): NULL at the end, or on
+ * failure with error set. */
+typedef const char *(*LineSource) (gpointer data, gsize *len, GError **error);
+
 /* Writes lines (each followed by "\n") to a temporary file, syncs it, and renames it to its
  * content hash; when a file of that hash is already there, keeps that one. Returns the hash. */
 static char *
-store_lines (TailorCatalogue *self, GPtrArray *lines, GError **error)
+store_lines_from (TailorCatalogue *self, LineSource next, gpointer data, GError **error)
 {
   g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autoptr (GString) buffer = g_string_sized_new (WRITE_BUFFER + 4096);
@@ -1371,18 +1375,31 @@ store_lines (TailorCatalogue *self, GPtrArray *lines, GError **error)
       return NULL;
     }
 
-  for (guint i = 0; ok && i < lines->len; i++)
+  while (ok)
     {
-      const char *line = g_ptr_array_index (lines, i);
+      g_autoptr (GError) source_error = NULL;
+      gsize len = 0;
+      const char *line = next (data, &len, &source_error);
 
-      g_string_append (buffer, line);
-      g_string_append_c (buffer, '\n');
-      if (buffer->len >= WRITE_BUFFER || i + 1 == lines->len)
+      if (line == NULL && source_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&source_error));
+          ok = FALSE;
+          break;
+        }
+      if (line != NULL)
+        {
+          g_string_append_len (buffer, line, len);
+          g_string_append_c (buffer, '\n');
+        }
+      if (buffer->len > 0 && (buffer->len >= WRITE_BUFFER || line == NULL))
         {
           g_checksum_update (checksum, (const guchar *) buffer->str, buffer->len);
           ok = write_all (fd, buffer->str, buffer->len, tmp, error);
           g_string_truncate (buffer, 0);
         }
+      if (line == NULL)
+        break;
     }
   if (ok && fsync (fd) != 0)
     ok = set_io_error ("sync", tmp, errno, error);
@@ -1415,6 +1432,25 @@ store_lines (TailorCatalogue *self, GPtrArray *lines, GError **error)
     }
   fsync_dir (final_dir);
   return sha256;
+}
+
+typedef struct
+{
+  GPtrArray *lines;
+  guint next;
+} LineArraySource;
+
+static const char *
+next_array_line (gpointer data, gsize *len, GError **error)
+{
+  LineArraySource *source = data;
+  const char *line;
+
+  if (source->next == source->lines->len)
+    return NULL;
+  line = g_ptr_array_index (source->lines, source->next++);
+  *len = strlen (line);
+  return line;
 }
 
 typedef struct
@@ -1457,26 +1493,30 @@ hash_examples (GPtrArray *examples)
   return hashed;
 }
 
+/* The hex SHA-256 of line i of a split (0 train, 1 eval), in stored order; scratch may hold it. */
+typedef const char *(*LineHashFunc) (gpointer data, guint split, guint i, char scratch[65]);
+
 /* The version's identity: what is in each split and the settings that made it. Hashes cover
- * the whole stored line (tags included), so re-tagging makes a new version. */
+ * the whole stored line (tags included), so re-tagging makes a new version. Every way of writing
+ * a version computes it here. */
 static char *
-version_content_id (GArray *train,
-                    GArray *eval,
-                    const char *split_settings,
-                    const char *hygiene_settings)
+content_id_from_hashes (const guint counts[2],
+                        LineHashFunc hash_at,
+                        gpointer data,
+                        const char *split_settings,
+                        const char *hygiene_settings)
 {
   g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  GArray *splits[] = { train, eval };
   static const char *const names[] = { "train\n", "eval\n" };
+  char scratch[65];
 
   g_checksum_update (checksum, (const guchar *) "tailor-dataset-version 1\n", -1);
-  for (guint s = 0; s < G_N_ELEMENTS (splits); s++)
+  for (guint s = 0; s < G_N_ELEMENTS (names); s++)
     {
       g_checksum_update (checksum, (const guchar *) names[s], -1);
-      for (guint i = 0; i < splits[s]->len; i++)
+      for (guint i = 0; i < counts[s]; i++)
         {
-          g_checksum_update (checksum,
-                             (const guchar *) g_array_index (splits[s], HashedLine, i).hash, 64);
+          g_checksum_update (checksum, (const guchar *) hash_at (data, s, i, scratch), 64);
           g_checksum_update (checksum, (const guchar *) "\n", 1);
         }
     }
@@ -1487,14 +1527,25 @@ version_content_id (GArray *train,
   return g_strdup (g_checksum_get_string (checksum));
 }
 
-static char *
-store_split (TailorCatalogue *self, GArray *hashed, GError **error)
+static const char *
+hashed_line_hash_at (gpointer data, guint split, guint i, char scratch[65])
 {
-  g_autoptr (GPtrArray) lines = g_ptr_array_sized_new (hashed->len);
+  GArray **splits = data;
 
-  for (guint i = 0; i < hashed->len; i++)
-    g_ptr_array_add (lines, g_array_index (hashed, HashedLine, i).line);
-  return store_lines (self, lines, error);
+  return g_array_index (splits[split], HashedLine, i).hash;
+}
+
+static char *
+version_content_id (GArray *train,
+                    GArray *eval,
+                    const char *split_settings,
+                    const char *hygiene_settings)
+{
+  GArray *splits[] = { train, eval };
+  guint counts[] = { train->len, eval->len };
+
+  return content_id_from_hashes (counts, hashed_line_hash_at, splits, split_settings,
+                                 hygiene_settings);
 }
 
 char *
@@ -1761,51 +1812,30 @@ insert_version (TailorCatalogue *self,
   return TRUE;
 }
 
-TailorDatasetVersion *
-tailor_catalogue_write_version (TailorCatalogue *self,
-                                gint64 project_id,
-                                const TailorVersionRequest *request,
-                                GPtrArray *train,
-                                GPtrArray *eval,
-                                gboolean *created,
-                                GError **error)
+/* Everything after the id: an existing version of that id is returned (frozen when asked), else
+ * the parent is checked, the files stored and the version recorded. */
+static TailorDatasetVersion *
+record_version (TailorCatalogue *self,
+                gint64 project_id,
+                const TailorVersionRequest *request,
+                const char *id,
+                const char *split_settings,
+                const char *hygiene_settings,
+                const char *hygiene_counts,
+                LineSource next_line,
+                gpointer train_data,
+                guint train_count,
+                gpointer eval_data,
+                guint eval_count,
+                gboolean *created,
+                GError **error)
 {
-  g_autofree char *split_settings = NULL;
-  g_autofree char *hygiene_settings = NULL;
-  g_autofree char *hygiene_counts = NULL;
-  g_autofree char *id = NULL;
   g_autofree char *train_sha256 = NULL;
   g_autofree char *eval_sha256 = NULL;
-  g_autoptr (GArray) train_lines = NULL;
-  g_autoptr (GArray) eval_lines = NULL;
   g_autoptr (GError) lookup_error = NULL;
   TailorDatasetVersion *existing;
   gboolean inserted = FALSE;
   gboolean ok;
-
-  g_return_val_if_fail (TAILOR_IS_CATALOGUE (self), NULL);
-  g_return_val_if_fail (request != NULL, NULL);
-  g_return_val_if_fail (request->n_source_ids == 0 || request->source_ids != NULL, NULL);
-  g_return_val_if_fail (train != NULL, NULL);
-  g_return_val_if_fail (eval != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (created != NULL)
-    *created = FALSE;
-
-  split_settings = canonical_json (request->split_settings, "split settings", error);
-  if (split_settings == NULL)
-    return NULL;
-  hygiene_settings = canonical_json (request->hygiene_settings, "hygiene settings", error);
-  if (hygiene_settings == NULL)
-    return NULL;
-  hygiene_counts = canonical_json (request->hygiene_counts, "hygiene counts", error);
-  if (hygiene_counts == NULL)
-    return NULL;
-
-  train_lines = hash_examples (train);
-  eval_lines = hash_examples (eval);
-  id = version_content_id (train_lines, eval_lines, split_settings, hygiene_settings);
 
   existing = tailor_catalogue_get_version (self, project_id, id, &lookup_error);
   if (existing != NULL && request->freeze_eval && !existing->eval_frozen)
@@ -1847,10 +1877,10 @@ tailor_catalogue_write_version (TailorCatalogue *self,
 
   /* Files first, outside the transaction: the write lock is held only for the few inserts.
    * A failure after this leaves unreferenced files, which a later identical write reuses. */
-  train_sha256 = store_split (self, train_lines, error);
+  train_sha256 = store_lines_from (self, next_line, train_data, error);
   if (train_sha256 == NULL)
     return NULL;
-  eval_sha256 = store_split (self, eval_lines, error);
+  eval_sha256 = store_lines_from (self, next_line, eval_data, error);
   if (eval_sha256 == NULL)
     return NULL;
 
@@ -1858,13 +1888,348 @@ tailor_catalogue_write_version (TailorCatalogue *self,
     return NULL;
   ok =
     insert_version (self, project_id, request, id, split_settings, hygiene_settings, hygiene_counts,
-                    train_sha256, eval_sha256, train_lines->len, eval_lines->len, &inserted, error);
+                    train_sha256, eval_sha256, train_count, eval_count, &inserted, error);
   if (!tx_end (self, ok, error))
     return NULL;
 
   if (created != NULL)
     *created = inserted;
   return tailor_catalogue_get_version (self, project_id, id, error);
+}
+
+TailorDatasetVersion *
+tailor_catalogue_write_version (TailorCatalogue *self,
+                                gint64 project_id,
+                                const TailorVersionRequest *request,
+                                GPtrArray *train,
+                                GPtrArray *eval,
+                                gboolean *created,
+                                GError **error)
+{
+  g_autofree char *split_settings = NULL;
+  g_autofree char *hygiene_settings = NULL;
+  g_autofree char *hygiene_counts = NULL;
+  g_autofree char *id = NULL;
+  g_autoptr (GArray) train_lines = NULL;
+  g_autoptr (GArray) eval_lines = NULL;
+  g_autoptr (GPtrArray) train_text = NULL;
+  g_autoptr (GPtrArray) eval_text = NULL;
+  LineArraySource train_source;
+  LineArraySource eval_source;
+
+  g_return_val_if_fail (TAILOR_IS_CATALOGUE (self), NULL);
+  g_return_val_if_fail (request != NULL, NULL);
+  g_return_val_if_fail (request->n_source_ids == 0 || request->source_ids != NULL, NULL);
+  g_return_val_if_fail (train != NULL, NULL);
+  g_return_val_if_fail (eval != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (created != NULL)
+    *created = FALSE;
+
+  split_settings = canonical_json (request->split_settings, "split settings", error);
+  if (split_settings == NULL)
+    return NULL;
+  hygiene_settings = canonical_json (request->hygiene_settings, "hygiene settings", error);
+  if (hygiene_settings == NULL)
+    return NULL;
+  hygiene_counts = canonical_json (request->hygiene_counts, "hygiene counts", error);
+  if (hygiene_counts == NULL)
+    return NULL;
+
+  train_lines = hash_examples (train);
+  eval_lines = hash_examples (eval);
+  id = version_content_id (train_lines, eval_lines, split_settings, hygiene_settings);
+
+  train_text = g_ptr_array_sized_new (train_lines->len);
+  for (guint i = 0; i < train_lines->len; i++)
+    g_ptr_array_add (train_text, g_array_index (train_lines, HashedLine, i).line);
+  eval_text = g_ptr_array_sized_new (eval_lines->len);
+  for (guint i = 0; i < eval_lines->len; i++)
+    g_ptr_array_add (eval_text, g_array_index (eval_lines, HashedLine, i).line);
+  train_source = (LineArraySource){ train_text, 0 };
+  eval_source = (LineArraySource){ eval_text, 0 };
+  return record_version (self, project_id, request, id, split_settings, hygiene_settings,
+                         hygiene_counts, next_array_line, &train_source, train_lines->len,
+                         &eval_source, eval_lines->len, created, error);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Versions written one example at a time */
+
+char *
+tailor_catalogue_make_spool_dir (TailorCatalogue *self, GError **error)
+{
+  g_autofree char *tmp_dir = NULL;
+  g_autofree char *spool = NULL;
+
+  g_return_val_if_fail (TAILOR_IS_CATALOGUE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  tmp_dir = g_build_filename (self->dir, "tmp", NULL);
+  if (g_mkdir_with_parents (tmp_dir, 0700) != 0)
+    {
+      set_io_error ("create the folder", tmp_dir, errno, error);
+      return NULL;
+    }
+  spool = g_build_filename (tmp_dir, "spool-XXXXXX", NULL);
+  if (g_mkdtemp_full (spool, 0700) == NULL)
+    {
+      set_io_error ("create", spool, errno, error);
+      return NULL;
+    }
+  return g_steal_pointer (&spool);
+}
+
+/* A spooled line: its SHA-256 and where its bytes are in the spool file. */
+typedef struct
+{
+  guint8 hash[32];
+  guint64 offset;
+  guint32 len;
+} SpooledLine;
+
+struct _TailorVersionWriter
+{
+  TailorCatalogue *catalogue;
+  char *dir;  /* the spool folder, removed with the writer */
+  char *path; /* the spool file in it */
+  int fd;
+  GString *buffer; /* bytes not yet written to the spool */
+  guint64 flushed; /* spool bytes written before the buffer */
+  GChecksum *checksum;
+  GArray *lines[2]; /* SpooledLine per split, sorted by hash in finish */
+  gboolean finished;
+};
+
+void
+tailor_version_writer_free (TailorVersionWriter *self)
+{
+  if (self == NULL)
+    return;
+  if (self->fd >= 0)
+    close (self->fd);
+  if (self->path != NULL)
+    g_unlink (self->path);
+  if (self->dir != NULL)
+    g_rmdir (self->dir);
+  g_clear_object (&self->catalogue);
+  g_free (self->dir);
+  g_free (self->path);
+  if (self->buffer != NULL)
+    g_string_free (self->buffer, TRUE);
+  g_clear_pointer (&self->checksum, g_checksum_free);
+  g_clear_pointer (&self->lines[0], g_array_unref);
+  g_clear_pointer (&self->lines[1], g_array_unref);
+  g_free (self);
+}
+
+TailorVersionWriter *
+tailor_catalogue_new_version_writer (TailorCatalogue *self, GError **error)
+{
+  g_autoptr (TailorVersionWriter) writer = NULL;
+
+  g_return_val_if_fail (TAILOR_IS_CATALOGUE (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  writer = g_new0 (TailorVersionWriter, 1);
+  writer->fd = -1;
+  writer->catalogue = g_object_ref (self);
+  writer->buffer = g_string_sized_new (WRITE_BUFFER + 4096);
+  writer->checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  writer->lines[TAILOR_SPLIT_TRAIN] = g_array_new (FALSE, FALSE, sizeof (SpooledLine));
+  writer->lines[TAILOR_SPLIT_EVAL] = g_array_new (FALSE, FALSE, sizeof (SpooledLine));
+  writer->dir = tailor_catalogue_make_spool_dir (self, error);
+  if (writer->dir == NULL)
+    return NULL;
+  writer->path = g_build_filename (writer->dir, "version.jsonl", NULL);
+  writer->fd = g_open (writer->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (writer->fd < 0)
+    {
+      set_io_error ("create", writer->path, errno, error);
+      g_clear_pointer (&writer->path, g_free);
+      return NULL;
+    }
+  return g_steal_pointer (&writer);
+}
+
+static gboolean
+flush_spool (TailorVersionWriter *self, GError **error)
+{
+  if (self->buffer->len == 0)
+    return TRUE;
+  if (!write_all (self->fd, self->buffer->str, self->buffer->len, self->path, error))
+    return FALSE;
+  self->flushed += self->buffer->len;
+  g_string_truncate (self->buffer, 0);
+  return TRUE;
+}
+
+gboolean
+tailor_version_writer_add_line (
+  TailorVersionWriter *self, TailorSplit split, const char *line, gssize len, GError **error)
+{
+  SpooledLine entry;
+  gsize digest_len = sizeof entry.hash;
+
+  g_return_val_if_fail (self != NULL && !self->finished, FALSE);
+  g_return_val_if_fail (split == TAILOR_SPLIT_TRAIN || split == TAILOR_SPLIT_EVAL, FALSE);
+  g_return_val_if_fail (line != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (len < 0)
+    len = strlen (line);
+  if ((gsize) len > G_MAXUINT32 || memchr (line, '\n', len) != NULL)
+    {
+      g_set_error (error, TAILOR_CATALOGUE_ERROR, TAILOR_CATALOGUE_ERROR_INVALID,
+                   "An example line of %" G_GSSIZE_FORMAT " bytes cannot be stored: lines are "
+                   "one canonical JSON object each, without newlines, under 4 GiB.",
+                   len);
+      return FALSE;
+    }
+  g_checksum_reset (self->checksum);
+  g_checksum_update (self->checksum, (const guchar *) line, len);
+  g_checksum_get_digest (self->checksum, entry.hash, &digest_len);
+  entry.offset = self->flushed + self->buffer->len;
+  entry.len = (guint32) len;
+  g_array_append_val (self->lines[split], entry);
+  g_string_append_len (self->buffer, line, len);
+  g_string_append_c (self->buffer, '\n');
+  if (self->buffer->len >= WRITE_BUFFER)
+    return flush_spool (self, error);
+  return TRUE;
+}
+
+gboolean
+tailor_version_writer_add (TailorVersionWriter *self,
+                           TailorSplit split,
+                           const TailorExample *example,
+                           GError **error)
+{
+  g_autofree char *line = NULL;
+
+  g_return_val_if_fail (self != NULL && !self->finished, FALSE);
+  g_return_val_if_fail (example != NULL, FALSE);
+
+  line = tailor_example_to_json (example);
+  return tailor_version_writer_add_line (self, split, line, -1, error);
+}
+
+static int
+compare_spooled_lines (gconstpointer a, gconstpointer b)
+{
+  return memcmp (((const SpooledLine *) a)->hash, ((const SpooledLine *) b)->hash, 32);
+}
+
+static const char *
+spooled_hash_at (gpointer data, guint split, guint i, char scratch[65])
+{
+  static const char hex[] = "0123456789abcdef";
+  TailorVersionWriter *self = data;
+  const SpooledLine *entry = &g_array_index (self->lines[split], SpooledLine, i);
+
+  for (guint b = 0; b < 32; b++)
+    {
+      scratch[2 * b] = hex[entry->hash[b] >> 4];
+      scratch[2 * b + 1] = hex[entry->hash[b] & 15];
+    }
+  scratch[64] = '\0';
+  return scratch;
+}
+
+/* Reads one split's lines back from the spool in hash order. */
+typedef struct
+{
+  TailorVersionWriter *writer;
+  GArray *lines;
+  guint next;
+  GString *scratch;
+} SpoolSource;
+
+static const char *
+next_spooled_line (gpointer data, gsize *len, GError **error)
+{
+  SpoolSource *source = data;
+  const SpooledLine *entry;
+  gsize done = 0;
+
+  if (source->next == source->lines->len)
+    return NULL;
+  entry = &g_array_index (source->lines, SpooledLine, source->next++);
+  g_string_set_size (source->scratch, entry->len);
+  while (done < entry->len)
+    {
+      gssize n = pread (source->writer->fd, source->scratch->str + done, entry->len - done,
+                        (off_t) (entry->offset + done));
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          set_io_error ("read back", source->writer->path, n < 0 ? errno : EIO, error);
+          return NULL;
+        }
+      done += n;
+    }
+  *len = entry->len;
+  return source->scratch->str;
+}
+
+TailorDatasetVersion *
+tailor_version_writer_finish (TailorVersionWriter *self,
+                              gint64 project_id,
+                              const TailorVersionRequest *request,
+                              gboolean *created,
+                              GError **error)
+{
+  g_autofree char *split_settings = NULL;
+  g_autofree char *hygiene_settings = NULL;
+  g_autofree char *hygiene_counts = NULL;
+  g_autofree char *id = NULL;
+  g_autoptr (GString) train_scratch = g_string_new (NULL);
+  g_autoptr (GString) eval_scratch = g_string_new (NULL);
+  SpoolSource train_source;
+  SpoolSource eval_source;
+  guint counts[2];
+
+  g_return_val_if_fail (self != NULL && !self->finished, NULL);
+  g_return_val_if_fail (request != NULL, NULL);
+  g_return_val_if_fail (request->n_source_ids == 0 || request->source_ids != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self->finished = TRUE;
+  if (created != NULL)
+    *created = FALSE;
+  if (self->lines[0]->len > G_MAXUINT32 - self->lines[1]->len)
+    {
+      g_set_error_literal (error, TAILOR_CATALOGUE_ERROR, TAILOR_CATALOGUE_ERROR_INVALID,
+                           "A dataset version holds at most 4,294,967,295 examples.");
+      return NULL;
+    }
+  split_settings = canonical_json (request->split_settings, "split settings", error);
+  if (split_settings == NULL)
+    return NULL;
+  hygiene_settings = canonical_json (request->hygiene_settings, "hygiene settings", error);
+  if (hygiene_settings == NULL)
+    return NULL;
+  hygiene_counts = canonical_json (request->hygiene_counts, "hygiene counts", error);
+  if (hygiene_counts == NULL)
+    return NULL;
+  if (!flush_spool (self, error))
+    return NULL;
+
+  /* Equal hashes are equal lines, so the order of ties does not show in the bytes. */
+  g_array_sort (self->lines[TAILOR_SPLIT_TRAIN], compare_spooled_lines);
+  g_array_sort (self->lines[TAILOR_SPLIT_EVAL], compare_spooled_lines);
+  counts[0] = self->lines[TAILOR_SPLIT_TRAIN]->len;
+  counts[1] = self->lines[TAILOR_SPLIT_EVAL]->len;
+  id = content_id_from_hashes (counts, spooled_hash_at, self, split_settings, hygiene_settings);
+
+  train_source = (SpoolSource){ self, self->lines[TAILOR_SPLIT_TRAIN], 0, train_scratch };
+  eval_source = (SpoolSource){ self, self->lines[TAILOR_SPLIT_EVAL], 0, eval_scratch };
+  return record_version (self->catalogue, project_id, request, id, split_settings, hygiene_settings,
+                         hygiene_counts, next_spooled_line, &train_source, counts[0], &eval_source,
+                         counts[1], created, error);
 }
 
 gboolean

@@ -234,6 +234,32 @@ TailorDatasetVersion *tailor_catalogue_write_version (TailorCatalogue *self,
                                                       GPtrArray *eval,
                                                       gboolean *created,
                                                       GError **error);
+/* Writing a version one example at a time, for datasets larger than memory: each line goes to a
+ * spool file in the catalogue's tmp/ folder and only its SHA-256 and place in the spool stay in
+ * memory (48 bytes an example). finish computes the same content id and writes the same files as
+ * tailor_catalogue_write_version given the same examples in any order, and returns the same. */
+typedef struct _TailorVersionWriter TailorVersionWriter;
+
+TailorVersionWriter *tailor_catalogue_new_version_writer (TailorCatalogue *self, GError **error);
+gboolean tailor_version_writer_add (TailorVersionWriter *self,
+                                    TailorSplit split,
+                                    const TailorExample *example,
+                                    GError **error);
+/* A line exactly as tailor_example_to_json writes it, without a newline; len -1: NUL-ended. */
+gboolean tailor_version_writer_add_line (
+  TailorVersionWriter *self, TailorSplit split, const char *line, gssize len, GError **error);
+/* Once per writer; then only tailor_version_writer_free, which removes the spool. */
+TailorDatasetVersion *tailor_version_writer_finish (TailorVersionWriter *self,
+                                                    gint64 project_id,
+                                                    const TailorVersionRequest *request,
+                                                    gboolean *created,
+                                                    GError **error);
+void tailor_version_writer_free (TailorVersionWriter *self);
+/* A new private folder <catalogue dir>/tmp/spool-XXXXXX for temporary files of a large write;
+ * the caller removes it. Left behind only by a crash, and then safe to delete while no import
+ * runs. */
+char *tailor_catalogue_make_spool_dir (TailorCatalogue *self, GError **error);
+
 /* project_id 0 finds the version in any project (the content is the same wherever it is). */
 TailorDatasetVersion *tailor_catalogue_get_version (TailorCatalogue *self,
                                                     gint64 project_id,
@@ -269,6 +295,7 @@ TailorExample *tailor_example_reader_next (TailorExampleReader *self, GError **e
 void tailor_example_reader_free (TailorExampleReader *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TailorExampleReader, tailor_example_reader_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TailorVersionWriter, tailor_version_writer_free)
 
 /* Runs. A run starts as "running"; finishing sets its status and end time. */
 TailorRun *tailor_catalogue_add_run (TailorCatalogue *self,

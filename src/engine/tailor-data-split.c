@@ -5,16 +5,21 @@
 
 #include "tailor-data-split.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tailor-parallel.h"
 
 G_DEFINE_QUARK (tailor - split - error - quark, tailor_split_error)
 
-/* Examples go through per-example hygiene in batches of this many, so the copies the hygiene
- * steps make never double the memory of a large import. */
+/* Examples go through per-example hygiene and into the spool in batches of this many (and are
+ * read back so), so the copies the hygiene steps make never double the memory of a large import.
+ * The result does not depend on it. */
 #define HYGIENE_BATCH 2048
 /* Unfrozen splits move near-duplicates across the split boundary until none is left; a chain
  * longer than this means something is wrong. */
@@ -26,17 +31,6 @@ static GPtrArray *
 examples_array_new (guint reserve)
 {
   return g_ptr_array_new_full (reserve, (GDestroyNotify) tailor_example_free);
-}
-
-/* Moves every element of src (left empty) to the end of dst. */
-static void
-move_all (GPtrArray *dst, GPtrArray *src)
-{
-  for (guint i = 0; i < src->len; i++)
-    g_ptr_array_add (dst, g_ptr_array_index (src, i));
-  g_ptr_array_set_free_func (src, NULL);
-  g_ptr_array_set_size (src, 0);
-  g_ptr_array_set_free_func (src, (GDestroyNotify) tailor_example_free);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -146,13 +140,40 @@ tailor_split_options_from_json (const char *json, TailorSplitOptions *options, G
   return TRUE;
 }
 
+/* What the split needs to know of an example. */
 typedef struct
 {
-  GPtrArray *examples;
+  const guint8 *id;    /* binary content id, 32 bytes */
+  const char *stratum; /* its source; "" when unknown */
+  gboolean eligible;   /* FALSE for counter-examples, which stay in training */
+} SplitItem;
+
+typedef struct
+{
+  const SplitItem *items;
   guint64 seed;
-  char **ids;
   guint64 *keys;
 } KeyJob;
+
+static void
+digest_to_hex (const guint8 *digest, char hex[65])
+{
+  static const char digits[] = "0123456789abcdef";
+
+  for (guint b = 0; b < 32; b++)
+    {
+      hex[2 * b] = digits[digest[b] >> 4];
+      hex[2 * b + 1] = digits[digest[b] & 15];
+    }
+  hex[64] = '\0';
+}
+
+static void
+hex_to_digest (const char *hex, guint8 *digest)
+{
+  for (guint b = 0; b < 32; b++)
+    digest[b] = (g_ascii_xdigit_value (hex[2 * b]) << 4) | g_ascii_xdigit_value (hex[2 * b + 1]);
+}
 
 static void
 key_range (gint64 begin, gint64 end, gpointer user_data)
@@ -165,12 +186,13 @@ key_range (gint64 begin, gint64 end, gpointer user_data)
     {
       guint8 digest[32];
       gsize len = sizeof digest;
+      char hex[65];
       guint64 key = 0;
 
-      job->ids[i] = tailor_example_content_id (g_ptr_array_index (job->examples, i));
+      digest_to_hex (job->items[i].id, hex);
       g_checksum_reset (checksum);
       g_checksum_update (checksum, (const guchar *) seed_prefix, -1);
-      g_checksum_update (checksum, (const guchar *) job->ids[i], -1);
+      g_checksum_update (checksum, (const guchar *) hex, 64);
       g_checksum_get_digest (checksum, digest, &len);
       for (guint b = 0; b < 8; b++)
         key = (key << 8) | digest[b];
@@ -181,7 +203,7 @@ key_range (gint64 begin, gint64 end, gpointer user_data)
 typedef struct
 {
   const char *name;
-  GArray *members; /* guint example indices */
+  GArray *members; /* guint item indices */
   guint quota;
   double fraction;
 } Stratum;
@@ -215,6 +237,7 @@ compare_strata_by_fraction (gconstpointer a, gconstpointer b)
   return strcmp (x->name, y->name);
 }
 
+/* The order of the hex ids is the order of the digests. */
 static int
 compare_ranked (gconstpointer a, gconstpointer b, gpointer user_data)
 {
@@ -225,7 +248,7 @@ compare_ranked (gconstpointer a, gconstpointer b, gpointer user_data)
 
   if (job->keys[x] != job->keys[y])
     return job->keys[x] < job->keys[y] ? -1 : 1;
-  by_id = strcmp (job->ids[x], job->ids[y]);
+  by_id = memcmp (job->items[x].id, job->items[y].id, 32);
   if (by_id != 0)
     return by_id;
   return x < y ? -1 : (x > y ? 1 : 0);
@@ -252,31 +275,27 @@ eval_total (const TailorSplitOptions *options, guint n)
 
 /* The assignment itself; total G_MAXUINT means "from the options". */
 static guint8 *
-assign_with_total (GPtrArray *examples,
-                   const TailorSplitOptions *options,
-                   guint total,
-                   guint *n_eval)
+assign_items (
+  const SplitItem *items, guint n, const TailorSplitOptions *options, guint total, guint *n_eval)
 {
   g_autoptr (GHashTable) by_name = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GPtrArray) strata = g_ptr_array_new_with_free_func (stratum_free);
   g_autoptr (GPtrArray) by_fraction = NULL;
-  guint8 *flags = g_new0 (guint8, MAX (examples->len, 1));
-  KeyJob job = { examples, options->seed, NULL, NULL };
+  guint8 *flags = g_new0 (guint8, MAX (n, 1));
+  KeyJob job = { items, options->seed, NULL };
   guint n_eligible = 0;
   guint assigned = 0;
   guint chosen = 0;
 
-  job.ids = g_new0 (char *, examples->len + 1);
-  job.keys = g_new0 (guint64, MAX (examples->len, 1));
-  tailor_parallel_for (examples->len, 256, key_range, &job);
+  job.keys = g_new0 (guint64, MAX (n, 1));
+  tailor_parallel_for (n, 256, key_range, &job);
 
-  for (guint i = 0; i < examples->len; i++)
+  for (guint i = 0; i < n; i++)
     {
-      const TailorExample *example = g_ptr_array_index (examples, i);
-      const char *name = example->source != NULL ? example->source : "";
+      const char *name = items[i].stratum;
       Stratum *stratum;
 
-      if (tailor_example_has_tag (example, TAILOR_TAG_COUNTER_EXAMPLE))
+      if (!items[i].eligible)
         continue;
       stratum = g_hash_table_lookup (by_name, name);
       if (stratum == NULL)
@@ -333,11 +352,51 @@ assign_with_total (GPtrArray *examples,
         }
     }
 
-  g_strfreev (job.ids);
   g_free (job.keys);
   if (n_eval != NULL)
     *n_eval = chosen;
   return flags;
+}
+
+typedef struct
+{
+  GPtrArray *examples;
+  guint8 *ids; /* 32 bytes each */
+} IdJob;
+
+static void
+id_range (gint64 begin, gint64 end, gpointer user_data)
+{
+  IdJob *job = user_data;
+
+  for (gint64 i = begin; i < end; i++)
+    {
+      g_autofree char *hex = tailor_example_content_id (g_ptr_array_index (job->examples, i));
+
+      hex_to_digest (hex, job->ids + 32 * i);
+    }
+}
+
+static guint8 *
+assign_with_total (GPtrArray *examples,
+                   const TailorSplitOptions *options,
+                   guint total,
+                   guint *n_eval)
+{
+  g_autofree SplitItem *items = g_new0 (SplitItem, MAX (examples->len, 1));
+  g_autofree guint8 *ids = g_new (guint8, 32 * (gsize) MAX (examples->len, 1));
+  IdJob job = { examples, ids };
+
+  tailor_parallel_for (examples->len, 256, id_range, &job);
+  for (guint i = 0; i < examples->len; i++)
+    {
+      const TailorExample *example = g_ptr_array_index (examples, i);
+
+      items[i].id = ids + 32 * i;
+      items[i].stratum = example->source != NULL ? example->source : "";
+      items[i].eligible = !tailor_example_has_tag (example, TAILOR_TAG_COUNTER_EXAMPLE);
+    }
+  return assign_items (items, examples->len, options, total, n_eval);
 }
 
 guint8 *
@@ -826,7 +885,15 @@ tailor_dataset_freeze_eval (TailorCatalogue *catalogue,
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* The dataset builder */
+/* The dataset builder
+ *
+ * Memory does not grow with the size of the examples. Each hygiene batch is written to a spool
+ * file in the catalogue's tmp/ folder, as exactly the lines that will be stored, and leaves
+ * behind only an Entry per example (content id, source, line, flags: about 56 bytes) and, for
+ * deduplication, its MinHash record. Deduplication, the split and the separation of
+ * near-duplicates decide on entries; the leak checks read the spool back a batch at a time; the
+ * catalogue's version writer takes the kept lines one by one. Every decision is the one the same
+ * steps make on examples held in memory, so the version id does not depend on the batch size. */
 
 void
 tailor_hygiene_settings_init (TailorHygieneSettings *settings)
@@ -867,6 +934,7 @@ import_record_free (gpointer data)
 typedef struct
 {
   guint64 read, accepted, rejected;
+  guint64 rescanned;
   guint64 counter_examples;
   guint64 pii_examples_with_findings, pii_redacted, pii_dropped;
   guint64 pii_findings[TAILOR_PII_N_KINDS];
@@ -877,6 +945,174 @@ typedef struct
   guint64 moved_to_eval, moved_to_train;
   guint64 train, eval;
 } Counts;
+
+typedef enum
+{
+  ORIGIN_EVAL,  /* the parent's (or the frozen) eval split */
+  ORIGIN_TRAIN, /* the parent's training split */
+  ORIGIN_NEW,
+} Origin;
+
+enum
+{
+  ENTRY_COUNTER = 1 << 0,
+  ENTRY_DUPLICATE = 1 << 1, /* dropped by deduplication */
+  ENTRY_EVAL = 1 << 2,      /* in the evaluation split */
+  ENTRY_PINNED = 1 << 3,    /* moved to training next to a counter-example; stays there */
+};
+
+/* All the builder keeps of an example once it is spooled. */
+typedef struct
+{
+  guint8 id[32];  /* content id, binary */
+  guint64 line;   /* in its source file; 0 for stored examples */
+  guint32 source; /* index in the builder's source names; 0: none */
+  guint32 pos;    /* place in its split's order while near-duplicates are separated */
+  guint8 origin;  /* Origin */
+  guint8 flags;
+} Entry;
+
+/* A spool file of stored lines, one per entry, for entries [first, first + n) of the pool. */
+typedef struct
+{
+  char *path;
+  FILE *file; /* open while it is written */
+  guint first;
+  guint n;
+} Segment;
+
+static void
+segment_free (gpointer data)
+{
+  Segment *segment = data;
+
+  if (segment->file != NULL)
+    fclose (segment->file);
+  g_free (segment->path);
+  g_free (segment);
+}
+
+/* Signature sets are built a batch at a time with tailor_signature_set_new and joined through the
+ * layout of tailor_signature_set_serialize (a header that ends with the u32 item count, then
+ * fixed-size records, one per item): the joined set is the one tailor_signature_set_new makes of
+ * all the examples at once. */
+typedef struct
+{
+  GByteArray *bytes; /* header, then records */
+  gsize header_size;
+  gsize record_size;
+  guint n;
+} SignatureJoin;
+
+static guint32
+read_u32_le (const guint8 *p)
+{
+  guint32 v;
+
+  memcpy (&v, p, 4);
+  return GUINT32_FROM_LE (v);
+}
+
+static void
+signature_join_clear (SignatureJoin *join)
+{
+  g_clear_pointer (&join->bytes, g_byte_array_unref);
+  join->n = 0;
+}
+
+static gboolean
+signature_join_init (SignatureJoin *join, const TailorDedupOptions *options, GError **error)
+{
+  g_autoptr (GPtrArray) none = examples_array_new (0);
+  g_autoptr (GPtrArray) one = examples_array_new (1);
+  g_autoptr (TailorSignatureSet) none_set = NULL;
+  g_autoptr (TailorSignatureSet) one_set = NULL;
+  g_autoptr (GBytes) none_bytes = NULL;
+  g_autoptr (GBytes) one_bytes = NULL;
+  const guint8 *a;
+  const guint8 *b;
+  gsize a_size = 0;
+  gsize b_size = 0;
+
+  g_ptr_array_add (one, tailor_example_new_text ("x"));
+  none_set = tailor_signature_set_new (none, options, NULL, error);
+  if (none_set == NULL)
+    return FALSE;
+  one_set = tailor_signature_set_new (one, options, NULL, error);
+  if (one_set == NULL)
+    return FALSE;
+  none_bytes = tailor_signature_set_serialize (none_set);
+  one_bytes = tailor_signature_set_serialize (one_set);
+  a = g_bytes_get_data (none_bytes, &a_size);
+  b = g_bytes_get_data (one_bytes, &b_size);
+  if (a_size < 4 || b_size <= a_size || memcmp (a, b, a_size - 4) != 0 ||
+      read_u32_le (a + a_size - 4) != 0 || read_u32_le (b + a_size - 4) != 1)
+    {
+      g_set_error_literal (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_INVALID,
+                           "The MinHash signatures of this build are not laid out as the dataset "
+                           "builder expects; this is a bug in Tailor, please report it.");
+      return FALSE;
+    }
+  signature_join_clear (join);
+  join->header_size = a_size;
+  join->record_size = b_size - a_size;
+  join->bytes = g_byte_array_new ();
+  g_byte_array_append (join->bytes, a, a_size);
+  return TRUE;
+}
+
+/* The records of set, serialized, and their number. */
+static const guint8 *
+set_records (const SignatureJoin *join, const TailorSignatureSet *set, GBytes **holder)
+{
+  gsize size = 0;
+  const guint8 *data;
+
+  *holder = tailor_signature_set_serialize (set);
+  data = g_bytes_get_data (*holder, &size);
+  g_assert (size ==
+            join->header_size + (gsize) tailor_signature_set_get_size (set) * join->record_size);
+  return data + join->header_size;
+}
+
+/* Room for n records, to be filled in any order with signature_join_put. */
+static void
+signature_join_reserve (SignatureJoin *join, guint n)
+{
+  g_byte_array_set_size (join->bytes, join->header_size + (gsize) n * join->record_size);
+  join->n = n;
+}
+
+/* Record i of set goes to slot slots[i]. */
+static void
+signature_join_put (SignatureJoin *join, const TailorSignatureSet *set, const guint *slots)
+{
+  g_autoptr (GBytes) holder = NULL;
+  const guint8 *records = set_records (join, set, &holder);
+
+  for (guint i = 0; i < tailor_signature_set_get_size (set); i++)
+    memcpy (join->bytes->data + join->header_size + (gsize) slots[i] * join->record_size,
+            records + (gsize) i * join->record_size, join->record_size);
+}
+
+static void
+signature_join_append_records (SignatureJoin *join, const guint8 *records, guint n)
+{
+  g_byte_array_append (join->bytes, records, (guint) ((gsize) n * join->record_size));
+  join->n += n;
+}
+
+static TailorSignatureSet *
+signature_join_finish (SignatureJoin *join, GError **error)
+{
+  g_autoptr (GBytes) bytes = NULL;
+  guint32 n = GUINT32_TO_LE (join->n);
+
+  memcpy (join->bytes->data + join->header_size - 4, &n, 4);
+  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&join->bytes));
+  join->n = 0;
+  return tailor_signature_set_deserialize (bytes, error);
+}
 
 struct _TailorDatasetBuilder
 {
@@ -889,18 +1125,44 @@ struct _TailorDatasetBuilder
   char *glossary_path;
   char *glossary_sha256;
   TailorGlossary *glossary;
+  char *inherited_glossary; /* the parent's glossary record (JSON), kept when inheriting */
   TailorSplitOptions split;
   gboolean resplit;
   gboolean freeze;
-  GPtrArray *incoming;       /* TailorExample*, hygiene applied */
-  GPtrArray *batch;          /* TailorExample*, waiting for hygiene */
-  GPtrArray *imports;        /* ImportRecord* */
-  GCancellable *cancellable; /* during an import */
+  guint batch_size;
+  char *spool_dir;          /* made with the first spooled example */
+  Segment *incoming;        /* the new examples' lines, hygiene applied */
+  char *incoming_sigs_path; /* their deduplication records */
+  FILE *incoming_sigs;
+  GArray *incoming_entries; /* Entry, one per line of incoming */
+  GPtrArray *batch;         /* TailorExample*, waiting for hygiene */
+  GPtrArray *imports;       /* ImportRecord* */
+  GPtrArray *source_names;  /* char*; 0 is NULL, for no source */
+  GHashTable *source_index; /* name → index */
+  /* During commit: the pool, in the order deduplication sees it. */
+  GArray *entries;     /* Entry */
+  GPtrArray *segments; /* Segment*, covering the entries in order */
+  GCancellable *cancellable;
   Counts counts;
   char *changelog;
   char *counts_json;
   gboolean committed;
 };
+
+static void
+remove_spool_dir (const char *dir)
+{
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      g_unlink (path);
+    }
+  g_rmdir (dir);
+}
 
 void
 tailor_dataset_builder_free (TailorDatasetBuilder *self)
@@ -914,9 +1176,21 @@ tailor_dataset_builder_free (TailorDatasetBuilder *self)
   g_free (self->glossary_path);
   g_free (self->glossary_sha256);
   g_clear_pointer (&self->glossary, tailor_glossary_free);
-  g_clear_pointer (&self->incoming, g_ptr_array_unref);
+  g_free (self->inherited_glossary);
+  g_clear_pointer (&self->incoming, segment_free);
+  if (self->incoming_sigs != NULL)
+    fclose (self->incoming_sigs);
+  g_free (self->incoming_sigs_path);
+  g_clear_pointer (&self->incoming_entries, g_array_unref);
   g_clear_pointer (&self->batch, g_ptr_array_unref);
   g_clear_pointer (&self->imports, g_ptr_array_unref);
+  g_clear_pointer (&self->source_names, g_ptr_array_unref);
+  g_clear_pointer (&self->source_index, g_hash_table_unref);
+  g_clear_pointer (&self->entries, g_array_unref);
+  g_clear_pointer (&self->segments, g_ptr_array_unref);
+  if (self->spool_dir != NULL)
+    remove_spool_dir (self->spool_dir);
+  g_free (self->spool_dir);
   g_free (self->changelog);
   g_free (self->counts_json);
   g_free (self);
@@ -925,12 +1199,86 @@ tailor_dataset_builder_free (TailorDatasetBuilder *self)
 static char *
 file_sha256 (const char *path, GError **error)
 {
-  g_autofree char *contents = NULL;
-  gsize len = 0;
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInputStream) stream = g_file_read (file, NULL, error);
+  g_autofree guint8 *buffer = NULL;
+  gssize n;
 
-  if (!g_file_get_contents (path, &contents, &len, error))
+  if (stream == NULL)
     return NULL;
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, len);
+  buffer = g_malloc (65536);
+  while ((n = g_input_stream_read (G_INPUT_STREAM (stream), buffer, 65536, NULL, error)) > 0)
+    g_checksum_update (checksum, buffer, n);
+  if (n < 0)
+    return NULL;
+  return g_strdup (g_checksum_get_string (checksum));
+}
+
+static void
+read_dedup_options (JsonObject *settings, const char *member, TailorDedupOptions *options)
+{
+  JsonNode *node = json_object_get_member (settings, member);
+  JsonObject *object;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return;
+  object = json_node_get_object (node);
+  if (json_object_has_member (object, "threshold"))
+    options->threshold = json_object_get_double_member (object, "threshold");
+  if (json_object_has_member (object, "shingle_words"))
+    options->shingle_words = (guint) json_object_get_int_member (object, "shingle_words");
+}
+
+/* The hygiene settings a version recorded (what hygiene_settings_json writes), so that a version
+ * derived without settings of its own goes on with its parent's and scans nothing again. Its
+ * glossary cannot be loaded (the version records its name and hash, not the file): the record is
+ * carried over, and new examples get no glossary unless a file is given. */
+static void
+inherit_hygiene (TailorDatasetBuilder *self, const char *recorded)
+{
+  g_autoptr (JsonNode) root = recorded != NULL ? json_from_string (recorded, NULL) : NULL;
+  g_autoptr (GStrvBuilder) markers = g_strv_builder_new ();
+  JsonObject *settings;
+  JsonNode *node;
+
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return;
+  settings = json_node_get_object (root);
+  node = json_object_get_member (settings, "dedup");
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node) &&
+      json_object_has_member (json_node_get_object (node), "enabled"))
+    self->hygiene.dedup = json_object_get_boolean_member (json_node_get_object (node), "enabled");
+  read_dedup_options (settings, "dedup", &self->hygiene.dedup_options);
+  read_dedup_options (settings, "leak", &self->hygiene.leak_options);
+  node = json_object_get_member (settings, "pii");
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    for (guint k = 0; k < TAILOR_PII_N_KINDS; k++)
+      {
+        const char *value = json_object_get_string_member_with_default (
+          json_node_get_object (node), tailor_pii_kind_to_string (k), NULL);
+        TailorPiiAction action;
+
+        if (g_strcmp0 (value, "off") == 0)
+          self->hygiene.pii.enabled[k] = FALSE;
+        else if (value != NULL && tailor_pii_action_from_string (value, &action))
+          self->hygiene.pii.actions[k] = action;
+      }
+  node = json_object_get_member (settings, "counter_markers");
+  if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        if (JSON_NODE_HOLDS_VALUE (json_array_get_element (array, i)))
+          g_strv_builder_add (markers, json_array_get_string_element (array, i));
+      g_strfreev (self->counter_markers);
+      self->counter_markers = g_strv_builder_end (markers);
+      self->hygiene.counter_markers = (const char *const *) self->counter_markers;
+    }
+  node = json_object_get_member (settings, "glossary");
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    self->inherited_glossary = json_to_string (node, FALSE);
 }
 
 TailorDatasetBuilder *
@@ -952,9 +1300,13 @@ tailor_dataset_builder_new (TailorCatalogue *catalogue,
   self = g_new0 (TailorDatasetBuilder, 1);
   self->catalogue = g_object_ref (catalogue);
   self->project_name = g_strdup (project_name);
-  self->incoming = examples_array_new (0);
+  self->batch_size = HYGIENE_BATCH;
+  self->incoming_entries = g_array_new (FALSE, FALSE, sizeof (Entry));
   self->batch = examples_array_new (HYGIENE_BATCH);
   self->imports = g_ptr_array_new_with_free_func (import_record_free);
+  self->source_names = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (self->source_names, NULL);
+  self->source_index = g_hash_table_new (g_str_hash, g_str_equal);
   if (hygiene != NULL)
     self->hygiene = *hygiene;
   else
@@ -1018,6 +1370,9 @@ tailor_dataset_builder_new (TailorCatalogue *catalogue,
         self->parent = g_ptr_array_steal_index (versions, versions->len - 1);
     }
 
+  if (hygiene == NULL && self->parent != NULL)
+    inherit_hygiene (self, self->parent->hygiene_settings);
+
   if (split != NULL)
     self->split = *split;
   else if (self->parent != NULL)
@@ -1048,14 +1403,165 @@ tailor_dataset_builder_set_freeze_eval (TailorDatasetBuilder *self, gboolean fre
   self->freeze = freeze;
 }
 
-/* Replaces the batch's examples by the hygiene step's copies. */
-static void
-replace_batch (TailorDatasetBuilder *self, GPtrArray *cleaned)
+void
+tailor_dataset_builder_set_batch_size (TailorDatasetBuilder *self, guint n)
 {
-  g_ptr_array_set_size (self->batch, 0);
-  move_all (self->batch, cleaned);
-  g_ptr_array_unref (cleaned);
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (self->incoming == NULL && self->batch->len == 0);
+
+  self->batch_size = n > 0 ? n : HYGIENE_BATCH;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Spooling */
+
+static gboolean
+set_spool_error (const char *what, const char *path, int saved_errno, GError **error)
+{
+  g_set_error (error, TAILOR_DATA_ERROR, TAILOR_DATA_ERROR_IO,
+               "Cannot %s the import spool file “%s”: %s. Check the free space of the catalogue "
+               "folder.",
+               what, path, g_strerror (saved_errno));
+  return FALSE;
+}
+
+static FILE *
+open_spool_file (TailorDatasetBuilder *self, const char *name, char **path, GError **error)
+{
+  FILE *file;
+
+  if (self->spool_dir == NULL)
+    {
+      self->spool_dir = tailor_catalogue_make_spool_dir (self->catalogue, error);
+      if (self->spool_dir == NULL)
+        return NULL;
+    }
+  *path = g_build_filename (self->spool_dir, name, NULL);
+  file = fopen (*path, "w+xe");
+  if (file == NULL)
+    {
+      set_spool_error ("create", *path, errno, error);
+      return NULL;
+    }
+  return file;
+}
+
+static Segment *
+segment_new (TailorDatasetBuilder *self, const char *name, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  Segment *segment = g_new0 (Segment, 1);
+
+  segment->file = open_spool_file (self, name, &segment->path, &local_error);
+  if (segment->file == NULL)
+    {
+      segment_free (segment);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  return segment;
+}
+
+static guint32
+intern_source (TailorDatasetBuilder *self, const char *name)
+{
+  gpointer index;
+  char *copy;
+
+  if (name == NULL)
+    return 0;
+  if (g_hash_table_lookup_extended (self->source_index, name, NULL, &index))
+    return GPOINTER_TO_UINT (index);
+  copy = g_strdup (name);
+  g_ptr_array_add (self->source_names, copy);
+  g_hash_table_insert (self->source_index, copy, GUINT_TO_POINTER (self->source_names->len - 1));
+  return self->source_names->len - 1;
+}
+
+static const char *
+source_name (TailorDatasetBuilder *self, const Entry *entry)
+{
+  return g_ptr_array_index (self->source_names, entry->source);
+}
+
+typedef struct
+{
+  GPtrArray *examples;
+  Entry *entries;
+  char **lines;
+} SpoolJob;
+
+static void
+spool_range (gint64 begin, gint64 end, gpointer user_data)
+{
+  SpoolJob *job = user_data;
+
+  for (gint64 i = begin; i < end; i++)
+    {
+      TailorExample *example = g_ptr_array_index (job->examples, i);
+      g_autofree char *id = tailor_example_content_id (example);
+
+      hex_to_digest (id, job->entries[i].id);
+      if (tailor_example_has_tag (example, TAILOR_TAG_COUNTER_EXAMPLE))
+        job->entries[i].flags |= ENTRY_COUNTER;
+      add_provenance (example);
+      job->lines[i] = tailor_example_to_json (example);
+    }
+}
+
+/* Writes a batch that went through hygiene (it is left empty) to segment as stored lines, one
+ * entry each to entries and, with deduplication, their MinHash records to join. */
+static gboolean
+spool_batch (TailorDatasetBuilder *self,
+             GPtrArray *batch,
+             Origin origin,
+             Segment *segment,
+             GArray *entries,
+             SignatureJoin *join,
+             GError **error)
+{
+  g_autofree Entry *fresh = g_new0 (Entry, MAX (batch->len, 1));
+  g_autofree char **lines = g_new0 (char *, batch->len + 1);
+  SpoolJob job = { batch, fresh, lines };
+  gboolean ok = TRUE;
+
+  if (batch->len == 0)
+    return TRUE;
+  if (join != NULL)
+    {
+      g_autoptr (TailorSignatureSet) set = NULL;
+      g_autoptr (GBytes) holder = NULL;
+
+      set =
+        tailor_signature_set_new (batch, &self->hygiene.dedup_options, self->cancellable, error);
+      if (set == NULL)
+        return FALSE;
+      signature_join_append_records (join, set_records (join, set, &holder), batch->len);
+    }
+
+  for (guint i = 0; i < batch->len; i++)
+    {
+      const TailorExample *example = g_ptr_array_index (batch, i);
+
+      fresh[i].origin = origin;
+      fresh[i].line = example->line;
+      fresh[i].source = intern_source (self, example->source);
+    }
+  tailor_parallel_for (batch->len, 64, spool_range, &job);
+  for (guint i = 0; i < batch->len; i++)
+    {
+      if (ok && (fputs (lines[i], segment->file) < 0 || fputc ('\n', segment->file) < 0))
+        ok = set_spool_error ("write", segment->path, errno, error);
+      g_free (lines[i]);
+    }
+  g_array_append_vals (entries, fresh, batch->len);
+  segment->n += batch->len;
+  g_ptr_array_set_size (batch, 0);
+  return ok;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-example hygiene and importing */
 
 static void
 count_pii (TailorDatasetBuilder *self, const TailorPiiReport *report)
@@ -1085,44 +1591,142 @@ count_pii (TailorDatasetBuilder *self, const TailorPiiReport *report)
     }
 }
 
+/* Counter-example tags, then secrets and personal data, then the glossary; *batch is replaced by
+ * the result. */
 static gboolean
-process_batch (TailorDatasetBuilder *self, GError **error)
+apply_hygiene (TailorDatasetBuilder *self, GPtrArray **batch, GError **error)
 {
-  if (self->batch->len == 0)
-    return TRUE;
-
   for (guint m = 0; self->counter_markers != NULL && self->counter_markers[m] != NULL; m++)
-    tailor_examples_tag_where (self->batch, TAILOR_TAG_COUNTER_EXAMPLE,
-                               tailor_example_contains_marker, self->counter_markers[m]);
-  self->counts.counter_examples +=
-    tailor_examples_count_tag (self->batch, TAILOR_TAG_COUNTER_EXAMPLE);
+    tailor_examples_tag_where (*batch, TAILOR_TAG_COUNTER_EXAMPLE, tailor_example_contains_marker,
+                               self->counter_markers[m]);
+  self->counts.counter_examples += tailor_examples_count_tag (*batch, TAILOR_TAG_COUNTER_EXAMPLE);
 
   /* Secrets first, on the text as written: a glossary rewrite could hide one from the scanner. */
   {
     g_autoptr (TailorPiiReport) report =
-      tailor_pii_scan (self->batch, &self->hygiene.pii, self->cancellable, error);
+      tailor_pii_scan (*batch, &self->hygiene.pii, self->cancellable, error);
 
     if (report == NULL)
       return FALSE;
     count_pii (self, report);
     if (report->n_redacted > 0 || report->n_dropped > 0)
-      replace_batch (self, tailor_pii_report_apply (report, self->batch));
+      {
+        GPtrArray *cleaned = tailor_pii_report_apply (report, *batch);
+
+        g_ptr_array_unref (*batch);
+        *batch = cleaned;
+      }
   }
 
   if (self->glossary != NULL)
     {
       g_autoptr (TailorGlossaryReport) report = NULL;
-      GPtrArray *normalised = tailor_glossary_apply (self->glossary, self->batch, &report);
+      GPtrArray *normalised = tailor_glossary_apply (self->glossary, *batch, &report);
 
       self->counts.glossary_examples_changed += report->n_examples_changed;
       for (guint e = 0; e < report->entries->len; e++)
         self->counts.glossary_replacements +=
           g_array_index (report->entries, TailorGlossaryCount, e).n_replacements;
-      replace_batch (self, normalised);
+      g_ptr_array_unref (*batch);
+      *batch = normalised;
     }
-
-  move_all (self->incoming, self->batch);
   return TRUE;
+}
+
+static gboolean
+ensure_incoming (TailorDatasetBuilder *self, GError **error)
+{
+  if (self->incoming != NULL)
+    return TRUE;
+  self->incoming = segment_new (self, "incoming.jsonl", error);
+  if (self->incoming == NULL)
+    return FALSE;
+  if (!self->hygiene.dedup)
+    return TRUE;
+  self->incoming_sigs = open_spool_file (self, "incoming.sig", &self->incoming_sigs_path, error);
+  return self->incoming_sigs != NULL;
+}
+
+/* The waiting batch through hygiene into the spool; its MinHash records go to a spool file of
+ * their own until commit, where they follow those of the parent's examples. */
+static gboolean
+flush_batch (TailorDatasetBuilder *self, GError **error)
+{
+  SignatureJoin join = { 0 };
+  gboolean ok;
+
+  if (self->batch->len == 0)
+    return TRUE;
+  if (!ensure_incoming (self, error))
+    return FALSE;
+  if (self->hygiene.dedup && !signature_join_init (&join, &self->hygiene.dedup_options, error))
+    return FALSE;
+  ok = apply_hygiene (self, &self->batch, error) &&
+       spool_batch (self, self->batch, ORIGIN_NEW, self->incoming, self->incoming_entries,
+                    self->hygiene.dedup ? &join : NULL, error);
+  if (ok && self->hygiene.dedup && join.n > 0 &&
+      fwrite (join.bytes->data + join.header_size, join.record_size, join.n, self->incoming_sigs) !=
+        join.n)
+    ok = set_spool_error ("write", self->incoming_sigs_path, errno, error);
+  signature_join_clear (&join);
+  return ok;
+}
+
+/* Where the spool stood before a file, to forget the file if it fails. */
+typedef struct
+{
+  Counts counts;
+  guint entries;
+  guint lines;
+  off_t lines_end;
+  off_t sigs_end;
+} SpoolMark;
+
+static gboolean
+take_mark (TailorDatasetBuilder *self, SpoolMark *mark, GError **error)
+{
+  memset (mark, 0, sizeof *mark);
+  mark->counts = self->counts;
+  mark->entries = self->incoming_entries->len;
+  if (self->incoming == NULL)
+    return TRUE;
+  mark->lines = self->incoming->n;
+  if (fflush (self->incoming->file) != 0)
+    return set_spool_error ("write", self->incoming->path, errno, error);
+  mark->lines_end = ftello (self->incoming->file);
+  if (self->incoming_sigs != NULL)
+    {
+      if (fflush (self->incoming_sigs) != 0)
+        return set_spool_error ("write", self->incoming_sigs_path, errno, error);
+      mark->sigs_end = ftello (self->incoming_sigs);
+    }
+  return TRUE;
+}
+
+static gboolean
+truncate_spool (FILE *file, const char *path, off_t end, GError **error)
+{
+  if (fflush (file) != 0 || ftruncate (fileno (file), end) != 0 ||
+      fseeko (file, end, SEEK_SET) != 0)
+    return set_spool_error ("truncate", path, errno, error);
+  return TRUE;
+}
+
+/* What a failed file delivered is forgotten: a file is imported whole. */
+static void
+return_to_mark (TailorDatasetBuilder *self, const SpoolMark *mark)
+{
+  g_ptr_array_set_size (self->batch, 0);
+  self->counts = mark->counts;
+  g_array_set_size (self->incoming_entries, mark->entries);
+  if (self->incoming == NULL)
+    return;
+  self->incoming->n = mark->lines;
+  /* A spool that cannot be cut back cannot be trusted: commit then refuses. */
+  if (!truncate_spool (self->incoming->file, self->incoming->path, mark->lines_end, NULL) ||
+      (self->incoming_sigs != NULL &&
+       !truncate_spool (self->incoming_sigs, self->incoming_sigs_path, mark->sigs_end, NULL)))
+    self->incoming->n = G_MAXUINT;
 }
 
 /* The importer has one user_data for both callbacks. */
@@ -1140,9 +1744,9 @@ on_import_example (TailorExample *example, gpointer user_data, GError **error)
   TailorDatasetBuilder *self = relay->builder;
 
   g_ptr_array_add (self->batch, example);
-  if (self->batch->len < HYGIENE_BATCH)
+  if (self->batch->len < self->batch_size)
     return TRUE;
-  return process_batch (self, error);
+  return flush_batch (self, error);
 }
 
 static void
@@ -1185,8 +1789,7 @@ tailor_dataset_builder_import_file (TailorDatasetBuilder *self,
 {
   g_autoptr (TailorImportSummary) summary = NULL;
   ImportRelay relay = { self, on_reject, user_data };
-  Counts saved;
-  guint mark;
+  SpoolMark mark;
   GStatBuf st;
   gboolean ok;
 
@@ -1194,19 +1797,16 @@ tailor_dataset_builder_import_file (TailorDatasetBuilder *self,
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  saved = self->counts;
-  mark = self->incoming->len;
+  if (!take_mark (self, &mark, error))
+    return FALSE;
   self->cancellable = cancellable;
   summary = tailor_import_file (path, format, options, on_import_example, on_import_reject, &relay,
                                 cancellable, error);
-  ok = summary != NULL && process_batch (self, error);
+  ok = summary != NULL && flush_batch (self, error);
   self->cancellable = NULL;
   if (!ok)
     {
-      /* What this file delivered before failing is discarded: a file is imported whole. */
-      g_ptr_array_set_size (self->batch, 0);
-      g_ptr_array_set_size (self->incoming, mark);
-      self->counts = saved;
+      return_to_mark (self, &mark);
       return FALSE;
     }
   record_import (self, summary, g_stat (path, &st) == 0 ? (guint64) st.st_size : 0);
@@ -1220,8 +1820,7 @@ tailor_dataset_builder_add_examples (TailorDatasetBuilder *self,
                                      GPtrArray *examples,
                                      GError **error)
 {
-  Counts saved;
-  guint mark;
+  SpoolMark mark;
   gboolean ok = TRUE;
 
   g_return_val_if_fail (self != NULL && !self->committed, FALSE);
@@ -1229,165 +1828,30 @@ tailor_dataset_builder_add_examples (TailorDatasetBuilder *self,
   g_return_val_if_fail (examples != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  saved = self->counts;
-  mark = self->incoming->len;
+  if (!take_mark (self, &mark, error))
+    {
+      g_ptr_array_set_size (examples, 0);
+      return FALSE;
+    }
   for (guint i = 0; i < examples->len; i++)
     {
       g_ptr_array_add (self->batch, g_ptr_array_index (examples, i));
       g_ptr_array_index (examples, i) = NULL;
-      if (ok && self->batch->len >= HYGIENE_BATCH)
-        ok = process_batch (self, error);
+      if (ok && self->batch->len >= self->batch_size)
+        ok = flush_batch (self, error);
     }
   g_ptr_array_set_size (examples, 0);
-  if (!ok || !process_batch (self, error))
+  if (!ok || !flush_batch (self, error))
     {
-      g_ptr_array_set_size (self->batch, 0);
-      g_ptr_array_set_size (self->incoming, mark);
-      self->counts = saved;
+      return_to_mark (self, &mark);
       return FALSE;
     }
   record_import (self, summary, size);
   return TRUE;
 }
 
-typedef enum
-{
-  ORIGIN_EVAL,  /* the parent's (or the frozen) eval split */
-  ORIGIN_TRAIN, /* the parent's training split */
-  ORIGIN_NEW,
-} Origin;
-
-/* Deduplicates pool (left empty) into kept, with origins following. Examples whose origin is
- * protected are kept even when flagged (the frozen set is never touched). */
-static gboolean
-deduplicate (TailorDatasetBuilder *self,
-             GPtrArray *pool,
-             GArray *origins,
-             gboolean protect_eval,
-             GPtrArray *kept,
-             GArray *kept_origins,
-             GCancellable *cancellable,
-             GError **error)
-{
-  g_autoptr (TailorDuplicateReport) report = NULL;
-  g_autofree guint8 *exact = g_new0 (guint8, MAX (pool->len, 1));
-
-  self->counts.dedup_before = pool->len;
-  if (self->hygiene.dedup && pool->len > 1)
-    {
-      report = tailor_find_duplicates (pool, &self->hygiene.dedup_options, cancellable, error);
-      if (report == NULL)
-        return FALSE;
-      for (guint c = 0; c < report->clusters->len; c++)
-        {
-          const TailorDuplicateCluster *cluster = g_ptr_array_index (report->clusters, c);
-
-          for (guint d = 0; d < cluster->duplicates->len; d++)
-            {
-              const TailorDuplicate *dup = &g_array_index (cluster->duplicates, TailorDuplicate, d);
-
-              exact[dup->index] = dup->exact;
-            }
-        }
-    }
-  for (guint i = 0; i < pool->len; i++)
-    {
-      TailorExample *example = g_ptr_array_index (pool, i);
-      Origin origin = g_array_index (origins, Origin, i);
-      gboolean drop =
-        report != NULL && report->is_duplicate[i] && !(protect_eval && origin == ORIGIN_EVAL);
-
-      g_ptr_array_index (pool, i) = NULL;
-      if (drop)
-        {
-          if (exact[i])
-            self->counts.dedup_exact++;
-          else
-            self->counts.dedup_near++;
-          tailor_example_free (example);
-          continue;
-        }
-      g_ptr_array_add (kept, example);
-      g_array_append_val (kept_origins, origin);
-    }
-  g_ptr_array_set_size (pool, 0);
-  self->counts.dedup_after = kept->len;
-  return TRUE;
-}
-
-/* Until no training example matches an evaluation example: a non-counter-example moves to eval
- * with its twin; an evaluation example matched by a counter-example (which must stay in training)
- * or by an example pinned there moves to training and is pinned. */
-static gboolean
-separate_near_duplicates (TailorDatasetBuilder *self,
-                          GPtrArray **train,
-                          GPtrArray **eval,
-                          GCancellable *cancellable,
-                          GError **error)
-{
-  g_autoptr (GHashTable) pinned = g_hash_table_new (NULL, NULL);
-
-  for (guint round = 0; round < MAX_SEPARATION_ROUNDS; round++)
-    {
-      g_autoptr (TailorSetMatchReport) matches = NULL;
-      g_autofree guint8 *train_moves = NULL;
-      g_autofree guint8 *eval_moves = NULL;
-      GPtrArray *new_train;
-      GPtrArray *new_eval;
-
-      matches = find_leak_matches (*eval, *train, &self->hygiene.leak_options, cancellable, error);
-      if (matches == NULL)
-        return FALSE;
-      if (matches->matches->len == 0)
-        return TRUE;
-
-      train_moves = g_new0 (guint8, (*train)->len);
-      eval_moves = g_new0 (guint8, (*eval)->len);
-      for (guint m = 0; m < matches->matches->len; m++)
-        {
-          const TailorSetMatch *match = &g_array_index (matches->matches, TailorSetMatch, m);
-          TailorExample *example = g_ptr_array_index (*train, match->index);
-
-          if (tailor_example_has_tag (example, TAILOR_TAG_COUNTER_EXAMPLE) ||
-              g_hash_table_contains (pinned, example))
-            eval_moves[match->frozen_index] = 1;
-          else
-            train_moves[match->index] = 1;
-        }
-
-      new_train = examples_array_new ((*train)->len);
-      new_eval = examples_array_new ((*eval)->len);
-      for (guint i = 0; i < (*train)->len; i++)
-        {
-          if (train_moves[i])
-            self->counts.moved_to_eval++;
-          g_ptr_array_add (train_moves[i] ? new_eval : new_train, g_ptr_array_index (*train, i));
-        }
-      for (guint i = 0; i < (*eval)->len; i++)
-        {
-          TailorExample *example = g_ptr_array_index (*eval, i);
-
-          if (eval_moves[i])
-            {
-              g_hash_table_add (pinned, example);
-              self->counts.moved_to_train++;
-            }
-          g_ptr_array_add (eval_moves[i] ? new_train : new_eval, example);
-        }
-      g_ptr_array_set_free_func (*train, NULL);
-      g_ptr_array_set_free_func (*eval, NULL);
-      g_ptr_array_unref (*train);
-      g_ptr_array_unref (*eval);
-      *train = new_train;
-      *eval = new_eval;
-    }
-  g_set_error (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_LEAK,
-               "Training and evaluation examples could not be separated after %d rounds of moving "
-               "near-duplicates; the data has long chains of near-identical examples. Raise the "
-               "deduplication (lower --dedup-threshold) and import again.",
-               MAX_SEPARATION_ROUNDS);
-  return FALSE;
-}
+/* ------------------------------------------------------------------------------------------ */
+/* Changelog, settings and counts */
 
 static const char *const pii_kind_words[TAILOR_PII_N_KINDS][2] = {
   [TAILOR_PII_EMAIL] = { "email", "emails" },
@@ -1441,6 +1905,13 @@ make_changelog (TailorDatasetBuilder *self, gboolean frozen_eval)
     }
   else
     g_string_append (out, "Rebuilt");
+
+  if (c->rescanned > 0)
+    {
+      g_string_append (out, "; scanned ");
+      append_count (out, c->rescanned, "earlier example", "earlier examples");
+      g_string_append (out, " again for changed hygiene settings");
+    }
 
   if (removed > 0)
     {
@@ -1546,6 +2017,8 @@ hygiene_settings_json (TailorDatasetBuilder *self)
       json_builder_add_string_value (b, self->glossary_sha256);
       json_builder_end_object (b);
     }
+  else if (self->inherited_glossary != NULL)
+    json_builder_add_value (b, json_from_string (self->inherited_glossary, NULL));
   else
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "counter_markers");
@@ -1584,6 +2057,7 @@ counts_json (TailorDatasetBuilder *self, gboolean frozen_eval)
   add_count (b, "accepted", c->accepted);
   add_count (b, "rejected", c->rejected);
   json_builder_end_object (b);
+  add_count (b, "rescanned", c->rescanned);
   add_count (b, "counter_examples", c->counter_examples);
   json_builder_set_member_name (b, "pii");
   json_builder_begin_object (b);
@@ -1626,85 +2100,671 @@ counts_json (TailorDatasetBuilder *self, gboolean frozen_eval)
   return json_to_string (root, FALSE);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The pool: the parent's examples, then the new ones, as entries over spool segments */
+
+static gboolean
+close_segment (Segment *segment, GError **error)
+{
+  int failed;
+
+  if (segment->file == NULL)
+    return TRUE;
+  failed = fflush (segment->file) != 0 || ferror (segment->file);
+  failed = fclose (segment->file) != 0 || failed;
+  segment->file = NULL;
+  if (failed)
+    return set_spool_error ("write", segment->path, errno, error);
+  return TRUE;
+}
+
+static guint
+digest_hash (gconstpointer key)
+{
+  guint h;
+
+  memcpy (&h, key, sizeof h);
+  return h;
+}
+
+static gboolean
+digest_equal (gconstpointer a, gconstpointer b)
+{
+  return memcmp (a, b, 32) == 0;
+}
+
+/* One stored split of a version becomes a segment of the pool: provenance restored and written
+ * back last, as the stored line has it; hygiene again when rescan; examples whose content id is
+ * in skip left out. */
+static gboolean
+pool_add_split (TailorDatasetBuilder *self,
+                const TailorDatasetVersion *version,
+                TailorSplit split,
+                Origin origin,
+                gboolean rescan,
+                GHashTable *skip,
+                SignatureJoin *join,
+                GError **error)
+{
+  g_autoptr (TailorExampleReader) reader = NULL;
+  g_autoptr (GPtrArray) batch = examples_array_new (self->batch_size);
+  g_autoptr (GError) local_error = NULL;
+  g_autofree char *name = g_strdup_printf ("pool-%u.jsonl", self->segments->len);
+  Segment *segment;
+
+  segment = segment_new (self, name, error);
+  if (segment == NULL)
+    return FALSE;
+  segment->first = self->entries->len;
+  g_ptr_array_add (self->segments, segment);
+  reader = tailor_catalogue_read_examples (self->catalogue, version, split, error);
+  if (reader == NULL)
+    return FALSE;
+  for (;;)
+    {
+      TailorExample *example = tailor_example_reader_next (reader, &local_error);
+
+      if (example == NULL && local_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      if (example != NULL)
+        {
+          restore_provenance (example);
+          if (skip != NULL)
+            {
+              g_autofree char *id = tailor_example_content_id (example);
+              guint8 digest[32];
+
+              hex_to_digest (id, digest);
+              if (g_hash_table_contains (skip, digest))
+                {
+                  tailor_example_free (example);
+                  continue;
+                }
+            }
+          g_ptr_array_add (batch, example);
+        }
+      if (batch->len > 0 && (batch->len >= self->batch_size || example == NULL))
+        {
+          if (rescan)
+            {
+              self->counts.rescanned += batch->len;
+              if (!apply_hygiene (self, &batch, error))
+                return FALSE;
+            }
+          if (!spool_batch (self, batch, origin, segment, self->entries, join, error))
+            return FALSE;
+        }
+      if (example == NULL)
+        break;
+    }
+  return close_segment (segment, error);
+}
+
+/* The new examples' segment and MinHash records join the pool after the parent's. */
+static gboolean
+pool_add_incoming (TailorDatasetBuilder *self, SignatureJoin *join, GError **error)
+{
+  Segment *segment = g_steal_pointer (&self->incoming);
+  g_autofree guint8 *chunk = NULL;
+  guint expected;
+
+  if (segment == NULL)
+    return TRUE;
+  g_ptr_array_add (self->segments, segment);
+  if (segment->n == G_MAXUINT)
+    {
+      g_set_error (error, TAILOR_DATA_ERROR, TAILOR_DATA_ERROR_IO,
+                   "The import spool “%s” could not be cut back after a file failed; nothing was "
+                   "saved. Import the files again.",
+                   segment->path);
+      return FALSE;
+    }
+  if (!close_segment (segment, error))
+    return FALSE;
+  segment->first = self->entries->len;
+  g_assert (segment->n == self->incoming_entries->len);
+  g_array_append_vals (self->entries, self->incoming_entries->data, self->incoming_entries->len);
+  g_array_set_size (self->incoming_entries, 0);
+  if (join == NULL)
+    return TRUE;
+
+  expected = join->n + segment->n;
+  chunk = g_malloc (join->record_size * self->batch_size);
+  if (fflush (self->incoming_sigs) != 0 || fseeko (self->incoming_sigs, 0, SEEK_SET) != 0)
+    return set_spool_error ("read", self->incoming_sigs_path, errno, error);
+  for (;;)
+    {
+      size_t got = fread (chunk, join->record_size, self->batch_size, self->incoming_sigs);
+
+      if (got > 0)
+        signature_join_append_records (join, chunk, (guint) got);
+      if (got < self->batch_size)
+        break;
+    }
+  if (ferror (self->incoming_sigs) || join->n != expected)
+    {
+      g_set_error (error, TAILOR_DATA_ERROR, TAILOR_DATA_ERROR_IO,
+                   "The import spool “%s” is shorter than the examples it describes; nothing was "
+                   "saved. Import the files again.",
+                   self->incoming_sigs_path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The pool in the order deduplication sees it. Unfrozen: the parent's eval split, its training
+ * split, the new examples. Frozen: the sacred set first (duplicates of it among the rest are
+ * dropped, never it), the parent's training split, those of its eval examples that are not
+ * sacred (training material now), the new examples. */
+static gboolean
+build_pool (TailorDatasetBuilder *self,
+            const TailorDatasetVersion *frozen,
+            gboolean rescan,
+            SignatureJoin *join,
+            GError **error)
+{
+  self->entries = g_array_new (FALSE, FALSE, sizeof (Entry));
+  self->segments = g_ptr_array_new_with_free_func (segment_free);
+  if (join != NULL && !signature_join_init (join, &self->hygiene.dedup_options, error))
+    return FALSE;
+
+  if (frozen != NULL)
+    {
+      g_autoptr (GHashTable) sacred =
+        g_hash_table_new_full (digest_hash, digest_equal, g_free, NULL);
+
+      if (!pool_add_split (self, frozen, TAILOR_SPLIT_EVAL, ORIGIN_EVAL, FALSE, NULL, join, error))
+        return FALSE;
+      for (guint i = 0; i < self->entries->len; i++)
+        g_hash_table_add (sacred, g_memdup2 (g_array_index (self->entries, Entry, i).id, 32));
+      if (self->parent != NULL && (!pool_add_split (self, self->parent, TAILOR_SPLIT_TRAIN,
+                                                    ORIGIN_TRAIN, rescan, NULL, join, error) ||
+                                   !pool_add_split (self, self->parent, TAILOR_SPLIT_EVAL,
+                                                    ORIGIN_TRAIN, rescan, sacred, join, error)))
+        return FALSE;
+    }
+  else if (self->parent != NULL)
+    {
+      if (!pool_add_split (self, self->parent, TAILOR_SPLIT_EVAL, ORIGIN_EVAL, rescan, NULL, join,
+                           error) ||
+          !pool_add_split (self, self->parent, TAILOR_SPLIT_TRAIN, ORIGIN_TRAIN, rescan, NULL, join,
+                           error))
+        return FALSE;
+    }
+  return pool_add_incoming (self, join, error);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading the pool back */
+
+typedef gboolean (*EntryFilter) (const Entry *entry);
+/* A batch of stored lines (and, when asked for, their examples) with their entries' indices. */
+typedef gboolean (*PoolBatchFunc) (TailorDatasetBuilder *self,
+                                   GPtrArray *lines,
+                                   GPtrArray *examples,
+                                   GArray *indices,
+                                   gpointer user_data,
+                                   GError **error);
+
+static gboolean
+is_kept (const Entry *entry)
+{
+  return !(entry->flags & ENTRY_DUPLICATE);
+}
+
+static gboolean
+is_kept_eval (const Entry *entry)
+{
+  return is_kept (entry) && (entry->flags & ENTRY_EVAL);
+}
+
+static gboolean
+is_kept_train (const Entry *entry)
+{
+  return is_kept (entry) && !(entry->flags & ENTRY_EVAL);
+}
+
+static Entry *
+entry_at (TailorDatasetBuilder *self, guint index)
+{
+  return &g_array_index (self->entries, Entry, index);
+}
+
+typedef struct
+{
+  GPtrArray *lines;
+  GPtrArray *examples;
+} ParseJob;
+
+static void
+parse_range (gint64 begin, gint64 end, gpointer user_data)
+{
+  ParseJob *job = user_data;
+
+  for (gint64 i = begin; i < end; i++)
+    g_ptr_array_index (job->examples, i) =
+      tailor_example_from_json (g_ptr_array_index (job->lines, i), NULL);
+}
+
+static gboolean
+deliver (TailorDatasetBuilder *self,
+         GPtrArray *lines,
+         GArray *indices,
+         gboolean parse,
+         PoolBatchFunc fn,
+         gpointer user_data,
+         GError **error)
+{
+  g_autoptr (GPtrArray) examples = NULL;
+  gboolean ok;
+
+  if (lines->len == 0)
+    return TRUE;
+  if (g_cancellable_set_error_if_cancelled (self->cancellable, error))
+    return FALSE;
+  if (parse)
+    {
+      ParseJob job;
+
+      examples = examples_array_new (lines->len);
+      g_ptr_array_set_size (examples, lines->len);
+      job = (ParseJob){ lines, examples };
+      tailor_parallel_for (lines->len, 64, parse_range, &job);
+      for (guint i = 0; i < examples->len; i++)
+        if (g_ptr_array_index (examples, i) == NULL)
+          {
+            g_set_error (error, TAILOR_DATA_ERROR, TAILOR_DATA_ERROR_IO,
+                         "A line of the import spool in “%s” was changed while the import ran; "
+                         "nothing was saved. Import the files again.",
+                         self->spool_dir);
+            return FALSE;
+          }
+    }
+  ok = fn (self, lines, examples, indices, user_data, error);
+  g_ptr_array_set_size (lines, 0);
+  g_array_set_size (indices, 0);
+  return ok;
+}
+
+/* Streams the lines of the entries that wanted accepts, in pool order, a batch at a time. */
+static gboolean
+read_pool (TailorDatasetBuilder *self,
+           EntryFilter wanted,
+           gboolean parse,
+           PoolBatchFunc fn,
+           gpointer user_data,
+           GError **error)
+{
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (free);
+  g_autoptr (GArray) indices = g_array_new (FALSE, FALSE, sizeof (guint));
+  gboolean ok = TRUE;
+
+  for (guint s = 0; ok && s < self->segments->len; s++)
+    {
+      const Segment *segment = g_ptr_array_index (self->segments, s);
+      FILE *file = fopen (segment->path, "re");
+      char *buffer = NULL;
+      size_t capacity = 0;
+
+      if (file == NULL)
+        return set_spool_error ("open", segment->path, errno, error);
+      for (guint k = 0; ok && k < segment->n; k++)
+        {
+          ssize_t got = getline (&buffer, &capacity, file);
+          guint index = segment->first + k;
+
+          if (got <= 0 || buffer[got - 1] != '\n')
+            {
+              g_set_error (error, TAILOR_DATA_ERROR, TAILOR_DATA_ERROR_IO,
+                           "The import spool “%s” ends after %u of its %u lines; nothing was "
+                           "saved. Check the free space of the catalogue folder and import "
+                           "again.",
+                           segment->path, k, segment->n);
+              ok = FALSE;
+              break;
+            }
+          if (!wanted (entry_at (self, index)))
+            continue;
+          buffer[got - 1] = '\0';
+          g_ptr_array_add (lines, g_steal_pointer (&buffer));
+          capacity = 0;
+          g_array_append_val (indices, index);
+          if (lines->len >= self->batch_size)
+            ok = deliver (self, lines, indices, parse, fn, user_data, error);
+        }
+      free (buffer);
+      fclose (file);
+    }
+  return ok && deliver (self, lines, indices, parse, fn, user_data, error);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Deduplication, split and leak checks on entries */
+
+static gboolean
+deduplicate_pool (TailorDatasetBuilder *self,
+                  SignatureJoin *join,
+                  gboolean protect_eval,
+                  GError **error)
+{
+  g_autoptr (TailorSignatureSet) set = NULL;
+  g_autoptr (TailorDuplicateReport) report = NULL;
+  g_autofree guint8 *exact = NULL;
+  guint n = self->entries->len;
+  guint dropped = 0;
+
+  self->counts.dedup_before = n;
+  self->counts.dedup_after = n;
+  if (!self->hygiene.dedup || n <= 1)
+    return TRUE;
+  g_assert (join->n == n);
+  set = signature_join_finish (join, error);
+  if (set == NULL)
+    return FALSE;
+  report = tailor_signature_set_find_duplicates (set, self->cancellable, error);
+  if (report == NULL)
+    return FALSE;
+  g_clear_pointer (&set, tailor_signature_set_free);
+
+  exact = g_new0 (guint8, n);
+  for (guint c = 0; c < report->clusters->len; c++)
+    {
+      const TailorDuplicateCluster *cluster = g_ptr_array_index (report->clusters, c);
+
+      for (guint d = 0; d < cluster->duplicates->len; d++)
+        {
+          const TailorDuplicate *dup = &g_array_index (cluster->duplicates, TailorDuplicate, d);
+
+          exact[dup->index] = dup->exact;
+        }
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      Entry *entry = entry_at (self, i);
+
+      if (!report->is_duplicate[i] || (protect_eval && entry->origin == ORIGIN_EVAL))
+        continue;
+      entry->flags |= ENTRY_DUPLICATE;
+      if (exact[i])
+        self->counts.dedup_exact++;
+      else
+        self->counts.dedup_near++;
+      dropped++;
+    }
+  self->counts.dedup_after = n - dropped;
+  return TRUE;
+}
+
+/* Entries' place in their split's order, and which split they are in. */
+static void
+set_orders (TailorDatasetBuilder *self, GArray *train, GArray *eval)
+{
+  for (guint i = 0; i < train->len; i++)
+    {
+      Entry *entry = entry_at (self, g_array_index (train, guint, i));
+
+      entry->pos = i;
+      entry->flags &= ~ENTRY_EVAL;
+    }
+  for (guint i = 0; i < eval->len; i++)
+    {
+      Entry *entry = entry_at (self, g_array_index (eval, guint, i));
+
+      entry->pos = i;
+      entry->flags |= ENTRY_EVAL;
+    }
+}
+
+/* A training entry that matches an evaluation entry (exactly, or as a near-duplicate). */
+typedef struct
+{
+  guint train;
+  guint eval;
+  gboolean exact;
+  double jaccard;
+} EntryMatch;
+
+typedef struct
+{
+  SignatureJoin *join;
+  const TailorDedupOptions *options;
+  GArray *eval;
+  const TailorSignatureSet *eval_set;
+  GArray *matches;
+} MatchJob;
+
+/* The evaluation signatures go to their place in the eval order: the order decides which of
+ * several matching evaluation examples answers (the first), as it does in memory. */
+static gboolean
+collect_eval_signatures (TailorDatasetBuilder *self,
+                         GPtrArray *lines,
+                         GPtrArray *examples,
+                         GArray *indices,
+                         gpointer user_data,
+                         GError **error)
+{
+  MatchJob *job = user_data;
+  g_autoptr (TailorSignatureSet) set = NULL;
+  g_autofree guint *slots = g_new (guint, indices->len);
+
+  set = tailor_signature_set_new (examples, job->options, self->cancellable, error);
+  if (set == NULL)
+    return FALSE;
+  for (guint i = 0; i < indices->len; i++)
+    slots[i] = entry_at (self, g_array_index (indices, guint, i))->pos;
+  signature_join_put (job->join, set, slots);
+  return TRUE;
+}
+
+static gboolean
+query_train (TailorDatasetBuilder *self,
+             GPtrArray *lines,
+             GPtrArray *examples,
+             GArray *indices,
+             gpointer user_data,
+             GError **error)
+{
+  MatchJob *job = user_data;
+  g_autoptr (TailorSetMatchReport) report = NULL;
+
+  report = tailor_signature_set_find_matches (job->eval_set, examples, self->cancellable, error);
+  if (report == NULL)
+    return FALSE;
+  for (guint m = 0; m < report->matches->len; m++)
+    {
+      const TailorSetMatch *found = &g_array_index (report->matches, TailorSetMatch, m);
+      EntryMatch match;
+
+      match.train = g_array_index (indices, guint, found->index);
+      match.eval = g_array_index (job->eval, guint, found->frozen_index);
+      match.exact = found->exact;
+      match.jaccard = found->exact ? 1.0 : found->jaccard;
+      g_array_append_val (job->matches, match);
+    }
+  return TRUE;
+}
+
+static int
+compare_matches_by_train (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  TailorDatasetBuilder *self = user_data;
+  guint x = entry_at (self, ((const EntryMatch *) a)->train)->pos;
+  guint y = entry_at (self, ((const EntryMatch *) b)->train)->pos;
+
+  return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Which training entries match an evaluation entry, by training order: the eval side's
+ * signatures are built from one pass over the spool, the training side is queried in a second. */
+static GArray *
+find_pool_matches (TailorDatasetBuilder *self,
+                   GArray *train,
+                   GArray *eval,
+                   const TailorDedupOptions *options,
+                   GError **error)
+{
+  g_autoptr (GArray) matches = g_array_new (FALSE, FALSE, sizeof (EntryMatch));
+  g_autoptr (TailorSignatureSet) eval_set = NULL;
+  SignatureJoin join = { 0 };
+  MatchJob job = { &join, options, eval, NULL, matches };
+  gboolean ok;
+
+  if (train->len == 0 || eval->len == 0)
+    return g_steal_pointer (&matches);
+  if (!signature_join_init (&join, options, error))
+    return NULL;
+  signature_join_reserve (&join, eval->len);
+  ok = read_pool (self, is_kept_eval, TRUE, collect_eval_signatures, &job, error);
+  if (ok)
+    eval_set = signature_join_finish (&join, error);
+  signature_join_clear (&join);
+  if (eval_set == NULL)
+    return NULL;
+  job.eval_set = eval_set;
+  if (!read_pool (self, is_kept_train, TRUE, query_train, &job, error))
+    return NULL;
+  g_array_sort_with_data (matches, compare_matches_by_train, self);
+  return g_steal_pointer (&matches);
+}
+
+/* Until no training example matches an evaluation example: a non-counter-example moves to eval
+ * with its twin; an evaluation example matched by a counter-example (which must stay in training)
+ * or by an example pinned there moves to training and is pinned. The new orders are those of the
+ * in-memory arrays: train keeps its order and takes the evaluation examples that move after it;
+ * eval starts with the training examples that move, then keeps its own. */
+static gboolean
+separate_near_duplicates (TailorDatasetBuilder *self, GArray **train, GArray **eval, GError **error)
+{
+  for (guint round = 0; round < MAX_SEPARATION_ROUNDS; round++)
+    {
+      g_autoptr (GArray) matches = NULL;
+      g_autofree guint8 *train_moves = NULL;
+      g_autofree guint8 *eval_moves = NULL;
+      GArray *new_train;
+      GArray *new_eval;
+
+      matches = find_pool_matches (self, *train, *eval, &self->hygiene.leak_options, error);
+      if (matches == NULL)
+        return FALSE;
+      if (matches->len == 0)
+        return TRUE;
+
+      train_moves = g_new0 (guint8, (*train)->len);
+      eval_moves = g_new0 (guint8, (*eval)->len);
+      for (guint m = 0; m < matches->len; m++)
+        {
+          const EntryMatch *match = &g_array_index (matches, EntryMatch, m);
+          const Entry *example = entry_at (self, match->train);
+
+          if (example->flags & (ENTRY_COUNTER | ENTRY_PINNED))
+            eval_moves[entry_at (self, match->eval)->pos] = 1;
+          else
+            train_moves[example->pos] = 1;
+        }
+
+      new_train = g_array_sized_new (FALSE, FALSE, sizeof (guint), (*train)->len);
+      new_eval = g_array_sized_new (FALSE, FALSE, sizeof (guint), (*eval)->len);
+      for (guint i = 0; i < (*train)->len; i++)
+        {
+          if (train_moves[i])
+            self->counts.moved_to_eval++;
+          g_array_append_val (train_moves[i] ? new_eval : new_train,
+                              g_array_index (*train, guint, i));
+        }
+      for (guint i = 0; i < (*eval)->len; i++)
+        {
+          guint index = g_array_index (*eval, guint, i);
+
+          if (eval_moves[i])
+            {
+              entry_at (self, index)->flags |= ENTRY_PINNED;
+              self->counts.moved_to_train++;
+            }
+          g_array_append_val (eval_moves[i] ? new_train : new_eval, index);
+        }
+      g_array_unref (*train);
+      g_array_unref (*eval);
+      *train = new_train;
+      *eval = new_eval;
+      set_orders (self, *train, *eval);
+    }
+  g_set_error (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_LEAK,
+               "Training and evaluation examples could not be separated after %d rounds of moving "
+               "near-duplicates; the data has long chains of near-identical examples. Raise the "
+               "deduplication (lower --dedup-threshold) and import again.",
+               MAX_SEPARATION_ROUNDS);
+  return FALSE;
+}
+
+static TailorLeakReport *
+leak_report_from_matches (TailorDatasetBuilder *self, GArray *matches, guint n_train, guint n_eval)
+{
+  TailorLeakReport *report = g_new0 (TailorLeakReport, 1);
+
+  report->carries_frozen = TRUE;
+  report->n_train = n_train;
+  report->n_eval = n_eval;
+  report->leaks = g_ptr_array_new_with_free_func (leak_free);
+  for (guint m = 0; m < matches->len; m++)
+    {
+      const EntryMatch *match = &g_array_index (matches, EntryMatch, m);
+      const Entry *train = entry_at (self, match->train);
+      TailorLeak *leak = g_new0 (TailorLeak, 1);
+
+      leak->train_id = g_malloc (65);
+      digest_to_hex (train->id, leak->train_id);
+      leak->eval_id = g_malloc (65);
+      digest_to_hex (entry_at (self, match->eval)->id, leak->eval_id);
+      leak->source = g_strdup (source_name (self, train));
+      leak->line = train->line;
+      leak->exact = match->exact;
+      leak->jaccard = match->jaccard;
+      g_ptr_array_add (report->leaks, leak);
+    }
+  return report;
+}
+
 /* The frozen case: eval is the sacred set as stored; everything else is training, and nothing of
  * it may match the sacred set. */
 static gboolean
-build_on_frozen (TailorDatasetBuilder *self,
+split_on_frozen (TailorDatasetBuilder *self,
                  const TailorDatasetVersion *frozen,
-                 GPtrArray *parent_train,
-                 GPtrArray *parent_eval,
-                 GPtrArray **out_train,
-                 GPtrArray **out_eval,
-                 GCancellable *cancellable,
+                 GArray **out_train,
+                 GArray **out_eval,
                  GError **error)
 {
-  g_autoptr (GPtrArray) sacred = NULL;
-  g_autoptr (GPtrArray) eval = examples_array_new (0);
-  g_autoptr (GPtrArray) pool = examples_array_new (0);
-  g_autoptr (GArray) origins = g_array_new (FALSE, FALSE, sizeof (Origin));
-  g_autoptr (GPtrArray) kept = examples_array_new (0);
-  g_autoptr (GArray) kept_origins = g_array_new (FALSE, FALSE, sizeof (Origin));
-  g_autoptr (GHashTable) eval_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr (GPtrArray) train = examples_array_new (0);
+  g_autoptr (GArray) train = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) eval = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) matches = NULL;
   g_autoptr (TailorLeakReport) report = NULL;
-  Origin origin;
 
-  sacred = tailor_dataset_read_split (self->catalogue, frozen, TAILOR_SPLIT_EVAL, error);
-  if (sacred == NULL)
-    return FALSE;
-  for (guint i = 0; i < sacred->len; i++)
-    g_hash_table_add (eval_ids, tailor_example_content_id (g_ptr_array_index (sacred, i)));
-
-  /* The sacred set first: duplicates of it among the rest are dropped, never it. */
-  origin = ORIGIN_EVAL;
-  for (guint i = 0; i < sacred->len; i++)
-    g_array_append_val (origins, origin);
-  move_all (pool, sacred);
-  origin = ORIGIN_TRAIN;
-  for (guint i = 0; i < parent_train->len; i++)
-    g_array_append_val (origins, origin);
-  move_all (pool, parent_train);
-  /* A parent from before the freeze may hold evaluation examples that are not sacred; those
-   * are training material now, except copies of the sacred set. */
-  for (guint i = 0; i < parent_eval->len; i++)
+  for (guint i = 0; i < self->entries->len; i++)
     {
-      TailorExample *example = g_ptr_array_index (parent_eval, i);
-      g_autofree char *id = tailor_example_content_id (example);
+      const Entry *entry = entry_at (self, i);
 
-      if (g_hash_table_contains (eval_ids, id))
+      if (!is_kept (entry))
         continue;
-      g_ptr_array_add (pool, tailor_example_copy (example));
-      g_array_append_val (origins, origin);
-    }
-  origin = ORIGIN_NEW;
-  for (guint i = 0; i < self->incoming->len; i++)
-    g_array_append_val (origins, origin);
-  move_all (pool, self->incoming);
-
-  if (!deduplicate (self, pool, origins, TRUE, kept, kept_origins, cancellable, error))
-    return FALSE;
-  for (guint i = 0; i < kept->len; i++)
-    {
-      Origin o = g_array_index (kept_origins, Origin, i);
-
-      if (o == ORIGIN_EVAL)
-        g_ptr_array_add (eval, g_ptr_array_index (kept, i));
+      if (entry->origin == ORIGIN_EVAL)
+        g_array_append_val (eval, i);
       else
         {
-          g_ptr_array_add (train, g_ptr_array_index (kept, i));
-          if (o == ORIGIN_NEW)
+          g_array_append_val (train, i);
+          if (entry->origin == ORIGIN_NEW)
             self->counts.new_train++;
           else
             self->counts.carried_train++;
         }
-      g_ptr_array_index (kept, i) = NULL;
     }
   self->counts.carried_eval = eval->len;
+  set_orders (self, train, eval);
 
-  report =
-    tailor_leak_check_examples (eval, train, &self->hygiene.leak_options, cancellable, error);
-  if (report == NULL)
+  matches = find_pool_matches (self, train, eval, &self->hygiene.leak_options, error);
+  if (matches == NULL)
     return FALSE;
+  report = leak_report_from_matches (self, matches, train->len, eval->len);
   report->frozen_version_id = g_strdup (frozen->id);
   if (!tailor_leak_report_to_error (report, error))
     return FALSE;
@@ -1716,99 +2776,166 @@ build_on_frozen (TailorDatasetBuilder *self,
 /* No frozen set: the parent's examples keep their split (all are re-split with resplit), new
  * examples are split among themselves, then near-duplicates are separated. */
 static gboolean
-build_unfrozen (TailorDatasetBuilder *self,
-                GPtrArray *parent_train,
-                GPtrArray *parent_eval,
-                GPtrArray **out_train,
-                GPtrArray **out_eval,
-                GCancellable *cancellable,
-                GError **error)
+split_unfrozen (TailorDatasetBuilder *self, GArray **out_train, GArray **out_eval, GError **error)
 {
-  g_autoptr (GPtrArray) pool = examples_array_new (0);
-  g_autoptr (GArray) origins = g_array_new (FALSE, FALSE, sizeof (Origin));
-  g_autoptr (GPtrArray) kept = examples_array_new (0);
-  g_autoptr (GArray) kept_origins = g_array_new (FALSE, FALSE, sizeof (Origin));
-  g_autoptr (GPtrArray) candidates = examples_array_new (0);
-  g_autoptr (GPtrArray) train = examples_array_new (0);
-  g_autoptr (GPtrArray) eval = examples_array_new (0);
+  g_autoptr (GArray) train = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) eval = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) candidates = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autofree SplitItem *items = NULL;
   g_autofree guint8 *flags = NULL;
-  Origin origin;
   guint total = G_MAXUINT;
 
-  origin = ORIGIN_EVAL;
-  for (guint i = 0; i < parent_eval->len; i++)
-    g_array_append_val (origins, origin);
-  move_all (pool, parent_eval);
-  origin = ORIGIN_TRAIN;
-  for (guint i = 0; i < parent_train->len; i++)
-    g_array_append_val (origins, origin);
-  move_all (pool, parent_train);
-  origin = ORIGIN_NEW;
-  for (guint i = 0; i < self->incoming->len; i++)
-    g_array_append_val (origins, origin);
-  move_all (pool, self->incoming);
-
-  if (!deduplicate (self, pool, origins, FALSE, kept, kept_origins, cancellable, error))
-    return FALSE;
-
-  for (guint i = 0; i < kept->len; i++)
+  for (guint i = 0; i < self->entries->len; i++)
     {
-      Origin o = g_array_index (kept_origins, Origin, i);
-      TailorExample *example = g_ptr_array_index (kept, i);
+      const Entry *entry = entry_at (self, i);
 
-      g_ptr_array_index (kept, i) = NULL;
-      if (self->resplit || o == ORIGIN_NEW)
-        g_ptr_array_add (candidates, example);
-      else if (o == ORIGIN_EVAL)
-        g_ptr_array_add (eval, example);
+      if (!is_kept (entry))
+        continue;
+      if (self->resplit || entry->origin == ORIGIN_NEW)
+        g_array_append_val (candidates, i);
+      else if (entry->origin == ORIGIN_EVAL)
+        g_array_append_val (eval, i);
       else
-        g_ptr_array_add (train, example);
+        g_array_append_val (train, i);
     }
   self->counts.carried_train = train->len;
   self->counts.carried_eval = eval->len;
 
   if (!self->resplit && self->split.eval_count > 0)
     total = self->split.eval_count > eval->len ? self->split.eval_count - eval->len : 0;
-  flags = assign_with_total (candidates, &self->split, total, NULL);
+  items = g_new0 (SplitItem, MAX (candidates->len, 1));
   for (guint i = 0; i < candidates->len; i++)
     {
-      if (self->resplit)
-        continue;
-      if (flags[i])
-        self->counts.new_eval++;
-      else
-        self->counts.new_train++;
+      const Entry *entry = entry_at (self, g_array_index (candidates, guint, i));
+      const char *name = source_name (self, entry);
+
+      items[i].id = entry->id;
+      items[i].stratum = name != NULL ? name : "";
+      items[i].eligible = !(entry->flags & ENTRY_COUNTER);
+    }
+  flags = assign_items (items, candidates->len, &self->split, total, NULL);
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      if (!self->resplit)
+        {
+          if (flags[i])
+            self->counts.new_eval++;
+          else
+            self->counts.new_train++;
+        }
+      g_array_append_val (flags[i] ? eval : train, g_array_index (candidates, guint, i));
     }
   if (self->resplit)
     {
       self->counts.carried_train = 0;
       self->counts.carried_eval = 0;
     }
-  partition (candidates, flags, train, eval);
+  set_orders (self, train, eval);
 
-  if (!separate_near_duplicates (self, &train, &eval, cancellable, error))
+  if (!separate_near_duplicates (self, &train, &eval, error))
     return FALSE;
   *out_train = g_steal_pointer (&train);
   *out_eval = g_steal_pointer (&eval);
   return TRUE;
 }
 
-/* Records the project, the sources and the version in one transaction. */
+/* Whether the parent's examples went through other per-example settings (secrets and personal
+ * data, glossary content, counter-example markers) than this builder's: then they are scanned
+ * again, so that every example of a version has been through the settings it records. */
+static const char *
+glossary_sha256_of (JsonObject *settings)
+{
+  JsonNode *glossary = json_object_get_member (settings, "glossary");
+  JsonObject *object;
+
+  if (glossary == NULL || !JSON_NODE_HOLDS_OBJECT (glossary))
+    return NULL;
+  object = json_node_get_object (glossary);
+  return json_object_has_member (object, "sha256")
+           ? json_object_get_string_member (object, "sha256")
+           : NULL;
+}
+
+static gboolean
+per_example_settings_differ (const char *parent_json, const char *mine_json)
+{
+  static const char *const members[] = { "pii", "counter_markers" };
+  g_autoptr (JsonNode) theirs = NULL;
+  g_autoptr (JsonNode) mine = NULL;
+  JsonObject *a;
+  JsonObject *b;
+
+  if (parent_json == NULL)
+    return TRUE;
+  theirs = json_from_string (parent_json, NULL);
+  mine = json_from_string (mine_json, NULL);
+  if (theirs == NULL || mine == NULL || !JSON_NODE_HOLDS_OBJECT (theirs) ||
+      !JSON_NODE_HOLDS_OBJECT (mine))
+    return TRUE;
+  a = json_node_get_object (theirs);
+  b = json_node_get_object (mine);
+  for (guint m = 0; m < G_N_ELEMENTS (members); m++)
+    {
+      JsonNode *x = json_object_get_member (a, members[m]);
+      JsonNode *y = json_object_get_member (b, members[m]);
+
+      if (x == NULL || y == NULL || !json_node_equal (x, y))
+        return TRUE;
+    }
+  return g_strcmp0 (glossary_sha256_of (a), glossary_sha256_of (b)) != 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing the version */
+
+static gboolean
+write_kept_lines (TailorDatasetBuilder *self,
+                  GPtrArray *lines,
+                  GPtrArray *examples,
+                  GArray *indices,
+                  gpointer user_data,
+                  GError **error)
+{
+  TailorVersionWriter *writer = user_data;
+
+  for (guint i = 0; i < lines->len; i++)
+    {
+      const Entry *entry = entry_at (self, g_array_index (indices, guint, i));
+
+      if (!tailor_version_writer_add_line (
+            writer, (entry->flags & ENTRY_EVAL) ? TAILOR_SPLIT_EVAL : TAILOR_SPLIT_TRAIN,
+            g_ptr_array_index (lines, i), -1, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Streams the kept lines to a version writer, then records the project, the sources and the
+ * version in one transaction. */
 static TailorDatasetVersion *
 write_all (TailorDatasetBuilder *self,
            const TailorDatasetVersion *frozen,
-           GPtrArray *train,
-           GPtrArray *eval,
            const char *split_settings,
            const char *hygiene_settings,
            gboolean *created,
            GError **error)
 {
+  g_autoptr (TailorVersionWriter) writer = NULL;
   g_autoptr (GArray) source_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_autoptr (TailorDatasetVersion) version = NULL;
   TailorVersionRequest request = { 0 };
   gint64 project_id = self->project_id;
   gboolean inserted = FALSE;
+
+  writer = tailor_catalogue_new_version_writer (self->catalogue, error);
+  if (writer == NULL)
+    return NULL;
+  if (!read_pool (self, is_kept, FALSE, write_kept_lines, writer, error))
+    return NULL;
+  /* The spool is no longer needed: its disk space goes back before the files are stored. */
+  g_clear_pointer (&self->segments, g_ptr_array_unref);
+  remove_spool_dir (self->spool_dir);
+  g_clear_pointer (&self->spool_dir, g_free);
 
   if (!tailor_catalogue_begin (self->catalogue, error))
     return NULL;
@@ -1849,8 +2976,7 @@ write_all (TailorDatasetBuilder *self,
   request.source_ids = (const gint64 *) source_ids->data;
   request.n_source_ids = source_ids->len;
   request.freeze_eval = self->freeze;
-  version = tailor_catalogue_write_version (self->catalogue, project_id, &request, train, eval,
-                                            &inserted, error);
+  version = tailor_version_writer_finish (writer, project_id, &request, &inserted, error);
   if (version == NULL)
     goto fail;
   if (frozen != NULL && g_strcmp0 (version->eval_sha256, frozen->eval_sha256) != 0)
@@ -1884,6 +3010,62 @@ fail:
   return NULL;
 }
 
+static TailorDatasetVersion *
+commit_spooled (TailorDatasetBuilder *self,
+                const TailorDatasetVersion *frozen,
+                gboolean *created,
+                GError **error)
+{
+  g_autoptr (GArray) train = NULL;
+  g_autoptr (GArray) eval = NULL;
+  g_autofree char *split_settings = NULL;
+  g_autofree char *hygiene_settings = hygiene_settings_json (self);
+  SignatureJoin join = { 0 };
+  gboolean rescan;
+  gboolean ok;
+
+  rescan = self->parent != NULL &&
+           per_example_settings_differ (self->parent->hygiene_settings, hygiene_settings);
+  ok = build_pool (self, frozen, rescan, self->hygiene.dedup ? &join : NULL, error) &&
+       deduplicate_pool (self, &join, frozen != NULL, error);
+  signature_join_clear (&join);
+  if (!ok)
+    return NULL;
+
+  if (frozen != NULL)
+    {
+      if (!split_on_frozen (self, frozen, &train, &eval, error))
+        return NULL;
+      split_settings = g_strdup (frozen->split_settings);
+    }
+  else
+    {
+      if (!split_unfrozen (self, &train, &eval, error))
+        return NULL;
+      split_settings = tailor_split_options_to_json (&self->split);
+    }
+
+  if (train->len == 0)
+    {
+      g_set_error (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_EMPTY,
+                   "No training example is left after hygiene and the split; nothing was saved. "
+                   "Import more data or lower the evaluation share.");
+      return NULL;
+    }
+  if (self->freeze && eval->len == 0)
+    {
+      g_set_error (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_INVALID,
+                   "There is no evaluation example to freeze; split with an evaluation ratio or "
+                   "count above 0.");
+      return NULL;
+    }
+  self->counts.train = train->len;
+  self->counts.eval = eval->len;
+  self->changelog = make_changelog (self, frozen != NULL);
+  self->counts_json = counts_json (self, frozen != NULL);
+  return write_all (self, frozen, split_settings, hygiene_settings, created, error);
+}
+
 TailorDatasetVersion *
 tailor_dataset_builder_commit (TailorDatasetBuilder *self,
                                gboolean *created,
@@ -1891,13 +3073,7 @@ tailor_dataset_builder_commit (TailorDatasetBuilder *self,
                                GError **error)
 {
   g_autoptr (TailorDatasetVersion) frozen = NULL;
-  g_autoptr (GPtrArray) parent_train = NULL;
-  g_autoptr (GPtrArray) parent_eval = NULL;
-  g_autoptr (GPtrArray) train = NULL;
-  g_autoptr (GPtrArray) eval = NULL;
   g_autoptr (GError) local_error = NULL;
-  g_autofree char *split_settings = NULL;
-  g_autofree char *hygiene_settings = NULL;
   TailorDatasetVersion *version;
   gboolean was_created = FALSE;
 
@@ -1927,64 +3103,9 @@ tailor_dataset_builder_commit (TailorDatasetBuilder *self,
       return NULL;
     }
 
-  if (self->parent != NULL)
-    {
-      parent_train =
-        tailor_dataset_read_split (self->catalogue, self->parent, TAILOR_SPLIT_TRAIN, error);
-      if (parent_train == NULL)
-        return NULL;
-      parent_eval =
-        tailor_dataset_read_split (self->catalogue, self->parent, TAILOR_SPLIT_EVAL, error);
-      if (parent_eval == NULL)
-        return NULL;
-    }
-  else
-    {
-      parent_train = examples_array_new (0);
-      parent_eval = examples_array_new (0);
-    }
-
-  if (frozen != NULL)
-    {
-      if (!build_on_frozen (self, frozen, parent_train, parent_eval, &train, &eval, cancellable,
-                            error))
-        return NULL;
-      split_settings = g_strdup (frozen->split_settings);
-    }
-  else
-    {
-      if (!build_unfrozen (self, parent_train, parent_eval, &train, &eval, cancellable, error))
-        return NULL;
-      split_settings = tailor_split_options_to_json (&self->split);
-    }
-
-  if (train->len == 0)
-    {
-      g_set_error (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_EMPTY,
-                   "No training example is left after hygiene and the split; nothing was saved. "
-                   "Import more data or lower the evaluation share.");
-      return NULL;
-    }
-  if (self->freeze && eval->len == 0)
-    {
-      g_set_error (error, TAILOR_SPLIT_ERROR, TAILOR_SPLIT_ERROR_INVALID,
-                   "There is no evaluation example to freeze; split with an evaluation ratio or "
-                   "count above 0.");
-      return NULL;
-    }
-  self->counts.train = train->len;
-  self->counts.eval = eval->len;
-  for (guint i = 0; i < train->len; i++)
-    add_provenance (g_ptr_array_index (train, i));
-  for (guint i = 0; i < eval->len; i++)
-    add_provenance (g_ptr_array_index (eval, i));
-
-  self->changelog = make_changelog (self, frozen != NULL);
-  self->counts_json = counts_json (self, frozen != NULL);
-  hygiene_settings = hygiene_settings_json (self);
-
-  version =
-    write_all (self, frozen, train, eval, split_settings, hygiene_settings, &was_created, error);
+  self->cancellable = cancellable;
+  version = commit_spooled (self, frozen, &was_created, error);
+  self->cancellable = NULL;
   if (version != NULL && created != NULL)
     *created = was_created;
   return version;

@@ -163,10 +163,24 @@ typedef struct _TailorDatasetBuilder TailorDatasetBuilder;
 
 /* A builder for project @project_name (created on commit when it does not exist). parent NULL
  * derives from the project's latest version, if any. split NULL keeps the parent's split settings
- * (or the defaults for a first version). Examples of the parent keep their split; new examples
+ * (or the defaults for a first version); hygiene NULL likewise keeps the hygiene settings the
+ * parent recorded (its glossary stays recorded but, the file being unknown, is not applied to
+ * new examples). Examples of the parent keep their split; new examples
  * are split among themselves (with eval_count, only what the parent's eval set lacks). When the
  * project's eval set is frozen, the new version carries exactly it and everything else is
- * training. Hygiene applies to new examples; deduplication to all. */
+ * training. Deduplication applies to all examples. Per-example hygiene (counter-example
+ * markers, secrets and personal data, glossary) applies to new examples, and to the parent's
+ * examples only when those settings differ from the ones the parent recorded (a changed PII
+ * action or marker list, a glossary of other content): then every example of the parent is
+ * scanned again, so that a version's examples have all been through the settings it records,
+ * while unchanged settings never rewrite an example twice. The frozen evaluation set is never
+ * scanned again: it stays exactly as frozen. Markers only add the counter-example tag; a marker
+ * dropped later does not remove it.
+ *
+ * Memory does not grow with the size of the examples: they are spooled to files under the
+ * catalogue's tmp/ folder as they arrive (free disk of about twice the input is needed until
+ * the version is written), and only about 56 bytes per example stay in memory, plus, while
+ * deduplication runs, the MinHash signature set and its LSH index (about 1.5 KiB an example). */
 TailorDatasetBuilder *tailor_dataset_builder_new (TailorCatalogue *catalogue,
                                                   const char *project_name,
                                                   const char *parent,
@@ -177,6 +191,9 @@ TailorDatasetBuilder *tailor_dataset_builder_new (TailorCatalogue *catalogue,
 void tailor_dataset_builder_set_resplit (TailorDatasetBuilder *self, gboolean resplit);
 /* The new version's eval set becomes the project's sacred set. */
 void tailor_dataset_builder_set_freeze_eval (TailorDatasetBuilder *self, gboolean freeze);
+/* Examples go through hygiene, into the spool and back this many at a time (0: the default,
+ * 2048); the version never depends on it. Only before the first import. */
+void tailor_dataset_builder_set_batch_size (TailorDatasetBuilder *self, guint n);
 /* Streams @path through the importer and the per-example hygiene steps. Rejects go to
  * on_reject; a file that fails as a whole fails here and the builder must not be committed. */
 gboolean tailor_dataset_builder_import_file (TailorDatasetBuilder *self,
