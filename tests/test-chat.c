@@ -821,6 +821,25 @@ test_tokens_bos_once (void)
   g_assert_cmpuint (n_bos, ==, 2);
 }
 
+/* Counting tokens (length statistics) needs the ids only: no mask, the same ids. */
+static void
+test_tokens_without_mask (void)
+{
+  g_autoptr(TailorTokenizer) tok = make_tokenizer (TAILOR_TOKENIZER_SPM, NULL, NULL, TRUE);
+  g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr(GArray) ids_only = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr(GArray) mask = g_array_new (FALSE, FALSE, sizeof (guint8));
+
+  g_assert_true (tailor_chat_render_tokens_style (tok, TAILOR_CHAT_STYLE_LLAMA2_SYS_BOS, plain,
+                                                  G_N_ELEMENTS (plain), FALSE, ids, mask, NULL));
+  g_assert_true (tailor_chat_render_tokens_style (tok, TAILOR_CHAT_STYLE_LLAMA2_SYS_BOS, plain,
+                                                  G_N_ELEMENTS (plain), FALSE, ids_only, NULL,
+                                                  NULL));
+  g_assert_cmpuint (ids_only->len, ==, ids->len);
+  g_assert_cmpmem (ids_only->data, ids_only->len * sizeof (gint32), ids->data,
+                   ids->len * sizeof (gint32));
+}
+
 static void
 test_tokens_missing_turn_end_becomes_eos (void)
 {
@@ -891,6 +910,7 @@ main (int argc, char **argv)
                    test_gemma_merges_system_into_first_user_turn);
   g_test_add_func ("/chat/unknown-template-falls-back-to-chatml-with-warning",
                    test_unknown_template_falls_back_to_chatml_with_warning);
+  g_test_add_func ("/chat/tokens/without-mask", test_tokens_without_mask);
   g_test_add_func ("/chat/tokens/match-whole-text-and-mask-answers",
                    test_tokens_match_whole_text_and_mask_answers);
   g_test_add_func ("/chat/tokens/generation-prompt-is-not-trained",

@@ -4,6 +4,7 @@
 
 #include <glib/gi18n.h>
 
+#include "tailor-documents-page.h"
 #include "tailor-goal-page.h"
 #include "tailor-model-page.h"
 #include "tailor-pending-page.h"
@@ -300,6 +301,7 @@ tailor_wizard_class_init (TailorWizardClass *klass)
 static void
 tailor_wizard_init (TailorWizard *self)
 {
+  g_type_ensure (TAILOR_TYPE_DOCUMENTS_PAGE);
   g_type_ensure (TAILOR_TYPE_GOAL_PAGE);
   g_type_ensure (TAILOR_TYPE_MODEL_PAGE);
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -308,11 +310,7 @@ tailor_wizard_init (TailorWizard *self)
   self->labels = g_ptr_array_new ();
   add_page (self, g_object_new (TAILOR_TYPE_GOAL_PAGE, NULL));
   add_page (self, g_object_new (TAILOR_TYPE_MODEL_PAGE, NULL));
-  add_page (self, tailor_pending_page_new (
-                    "documents", _("Documents"),
-                    _("Importing documents, checking them for duplicates and private data, and "
-                      "setting aside an evaluation set will be the next step. Your goal and model "
-                      "are saved; come back when this step is ready.")));
+  add_page (self, g_object_new (TAILOR_TYPE_DOCUMENTS_PAGE, NULL));
   add_page (self, tailor_pending_page_new (
                     "checks", _("Checks"),
                     _("Checking the model’s license and whether your computer can train it is not "

@@ -885,7 +885,7 @@ tailor_chat_render_tokens_style (TailorTokenizer *tok, TailorChatStyle style,
   g_return_val_if_fail (n == 0 || msgs != NULL, FALSE);
   g_return_val_if_fail (check_messages_given (msgs, n), FALSE);
   g_return_val_if_fail (ids != NULL && g_array_get_element_size (ids) == sizeof (gint32), FALSE);
-  g_return_val_if_fail (mask != NULL && g_array_get_element_size (mask) == sizeof (guint8), FALSE);
+  g_return_val_if_fail (mask == NULL || g_array_get_element_size (mask) == sizeof (guint8), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   pieces = render_pieces (style, msgs, n, add_generation_prompt, error);
@@ -934,16 +934,19 @@ tailor_chat_render_tokens_style (TailorTokenizer *tok, TailorChatStyle style,
       guint8 zero = 0;
 
       g_array_append_val (ids, bos);
-      g_array_append_val (mask, zero);
+      if (mask != NULL)
+        g_array_append_val (mask, zero);
     }
   g_array_append_vals (ids, out_ids->data, out_ids->len);
-  g_array_append_vals (mask, out_mask->data, out_mask->len);
+  if (mask != NULL)
+    g_array_append_vals (mask, out_mask->data, out_mask->len);
   if (tailor_tokenizer_get_add_eos (tok) && eos >= 0)
     {
       guint8 zero = 0;
 
       g_array_append_val (ids, eos);
-      g_array_append_val (mask, zero);
+      if (mask != NULL)
+        g_array_append_val (mask, zero);
     }
   return TRUE;
 }

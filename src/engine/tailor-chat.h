@@ -45,8 +45,9 @@ char *tailor_chat_render_text (TailorChatFamily family, const TailorChatMessage 
                                gboolean add_generation_prompt, GError **error);
 
 /* Tokens of the conversation (BOS included where the template has it) and, in mask
- * (guint8, same length), 1 for tokens of assistant content and the token that ends an
- * assistant turn, 0 elsewhere. Message content never matches special tokens. */
+ * (guint8, same length; NULL when only the ids are wanted), 1 for tokens of assistant
+ * content and the token that ends an assistant turn, 0 elsewhere. Message content never
+ * matches special tokens. */
 gboolean tailor_chat_render_tokens (TailorTokenizer *tok, TailorChatFamily family,
                                     const TailorChatMessage *msgs, gsize n,
                                     gboolean add_generation_prompt, GArray *ids, GArray *mask,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The real window, driven as a user would: projects, the Goal and Model steps, reopening, and a
- * screenshot of every page in light and dark style. */
+/* The real window, driven as a user would: projects, the Goal, Model and Documents steps,
+ * reopening, and a screenshot of every page in light and dark style. */
 #include "config.h"
 
 #include <adwaita.h>
@@ -9,6 +9,7 @@
 
 #include "tailor-application.h"
 #include "tailor-catalogue.h"
+#include "tailor-documents-page.h"
 #include "tailor-goal-page.h"
 #include "tailor-hash.h"
 #include "tailor-model-page.h"
@@ -443,6 +444,271 @@ wait_for_step (TailorWizard *wizard, const char *step)
   g_assert_true (wait_for (step_is, args));
 }
 
+
+/* ---- Documents ---- */
+
+/* Eight records: line 4 repeats line 1, line 3 holds an email address, line 5 is broken. */
+static char *
+write_support_jsonl (void)
+{
+  static const char *const records[] = {
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"How do I reset my password?\"},"
+    "{\"role\":\"assistant\",\"content\":\"Open Settings, choose Account, then press Reset "
+    "password and follow the link we send you.\"}]}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"Can I change the delivery address after "
+    "ordering?\"},{\"role\":\"assistant\",\"content\":\"Yes, until the parcel ships: open the "
+    "order and press Change address.\"}]}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"Who do I contact about an invoice?\"},"
+    "{\"role\":\"assistant\",\"content\":\"Write to billing.team@example.com with the invoice "
+    "number and we answer within a day.\"}]}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"How do I reset my password?\"},"
+    "{\"role\":\"assistant\",\"content\":\"Open Settings, choose Account, then press Reset "
+    "password and follow the link we send you.\"}]}",
+    "{\"messages\": [{\"role\": \"user\", \"content\": ",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"Do you ship to Norway?\"},"
+    "{\"role\":\"assistant\",\"content\":\"We ship to every country in the European Economic "
+    "Area, Norway included.\"}]}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"Can I pay by bank transfer?\"},"
+    "{\"role\":\"assistant\",\"content\":\"Bank transfer works for orders above fifty euros; the "
+    "details are printed on every invoice.\"}]}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":\"How long does a refund take?\"},"
+    "{\"role\":\"assistant\",\"content\":\"Refunds reach your account five to ten working days "
+    "after we receive the returned parcel.\"}]}",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *parent = g_path_get_dirname (g_getenv ("TAILOR_DATA_DIR"));
+  g_autofree char *dir = g_build_filename (parent, "docs", NULL);
+  g_autofree char *path = g_build_filename (dir, "support.jsonl", NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (records); i++)
+    g_string_append_printf (text, "%s\n", records[i]);
+  g_file_set_contents (path, text->str, text->len, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&path);
+}
+
+static gboolean
+documents_idle (gpointer page)
+{
+  return !tailor_documents_page_get_busy (page);
+}
+
+static gboolean
+documents_busy (gpointer page)
+{
+  return tailor_documents_page_get_busy (page);
+}
+
+static gboolean
+is_group_titled (GtkWidget *widget, gconstpointer title)
+{
+  return ADW_IS_PREFERENCES_GROUP (widget) &&
+         g_strcmp0 (adw_preferences_group_get_title (ADW_PREFERENCES_GROUP (widget)), title) == 0;
+}
+
+static AdwPreferencesGroup *
+find_group (GtkWidget *root, const char *title)
+{
+  GtkWidget *group = find_widget (root, is_group_titled, title);
+
+  g_assert_nonnull (group);
+  return ADW_PREFERENCES_GROUP (group);
+}
+
+/* A list with rows: a preferences group also holds an empty one of its own. */
+static gboolean
+is_filled_list_box (GtkWidget *widget, gconstpointer data)
+{
+  return GTK_IS_LIST_BOX (widget) && gtk_widget_get_first_child (widget) != NULL;
+}
+
+/* The version rows, newest first, as the user reads them. */
+static GPtrArray *
+version_rows (GtkWidget *page)
+{
+  GtkWidget *list = find_widget (GTK_WIDGET (find_group (page, "Versions")), is_filled_list_box, NULL);
+  GPtrArray *rows = g_ptr_array_new ();
+
+  g_assert_nonnull (list);
+  for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL;
+       row = gtk_widget_get_next_sibling (row))
+    if (ADW_IS_ACTION_ROW (row))
+      g_ptr_array_add (rows, row);
+  return rows;
+}
+
+static gboolean
+row_is_current (GtkWidget *row)
+{
+  return gtk_widget_has_css_class (row, "tailor-current-version") &&
+         find_widget (row, is_label_with, "Current") != NULL;
+}
+
+static gboolean
+is_switch (GtkWidget *widget, gconstpointer data)
+{
+  return GTK_IS_SWITCH (widget);
+}
+
+static gboolean
+is_scrolled_window (GtkWidget *widget, gconstpointer data)
+{
+  return GTK_IS_SCROLLED_WINDOW (widget);
+}
+
+/* Screenshots of a long page: its top, then scrolled to show the given row at the top. */
+static void
+screenshot_scrolled_to (GtkWidget *window, GtkWidget *page, GtkWidget *row, const char *name)
+{
+  GtkWidget *scrolled = find_widget (page, is_scrolled_window, NULL);
+  GtkAdjustment *adjustment;
+  graphene_point_t point;
+
+  g_assert_nonnull (scrolled);
+  adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scrolled));
+  settle ();
+  g_assert_true (gtk_widget_compute_point (row, gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (scrolled)),
+                                           &GRAPHENE_POINT_INIT (0, 0), &point));
+  gtk_adjustment_set_value (adjustment, point.y - 12);
+  screenshot_both (window, name);
+  gtk_adjustment_set_value (adjustment, 0);
+}
+
+/* Imports the file through the page as a user would (drop, then Import) and waits. */
+static void
+import_support_file (TailorDocumentsPage *page, const char *path)
+{
+  const char *paths[] = { path, NULL };
+  GtkWidget *import;
+
+  tailor_documents_page_add_files (page, paths);
+  settle ();
+  assert_row_shown (GTK_WIDGET (page), "support.jsonl");
+  import = find_button (GTK_WIDGET (page), "documents.import");
+  g_assert_true (gtk_widget_is_sensitive (import));
+  /* A button activates after its pressed look has shown, so the import starts a little later. */
+  gtk_widget_activate (import);
+  g_assert_true (wait_for (documents_busy, page));
+  g_assert_true (wait_for (documents_idle, page));
+  settle ();
+}
+
+/* The report after importing the support file: what a user must be able to see. */
+static void
+assert_support_report (GtkWidget *page)
+{
+  GtkWidget *duplicates = find_widget (page, is_row_titled, "Duplicates removed");
+  AdwActionRow *email = find_row (page, "Email addresses");
+
+  g_assert_nonnull (duplicates);
+  g_assert_true (gtk_widget_get_mapped (duplicates));
+  g_assert_cmpstr (adw_expander_row_get_subtitle (ADW_EXPANDER_ROW (duplicates)), ==,
+                   "1 exact, 0 near duplicates");
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (email)));
+  g_assert_true (g_str_has_prefix (adw_action_row_get_subtitle (email), "1 found"));
+  /* The address itself never appears, only its masked ends. */
+  g_assert_null (strstr (adw_action_row_get_subtitle (email), "billing.team"));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (email), "support.jsonl:3"));
+  assert_row_shown (page, "support.jsonl:5 — Not readable as a record");
+  assert_row_shown (page, "Evaluation examples");
+  g_assert_cmpstr (adw_action_row_get_subtitle (find_row (page, "Evaluation examples")), ==,
+                   "Kept aside to measure — never trained on");
+  assert_row_shown (page, "Leak check passed");
+  assert_row_shown (page, "Freeze the evaluation set");
+}
+
+static void
+walk_documents (Fixture *f, TailorWizard *wizard)
+{
+  GtkWidget *window = GTK_WIDGET (f->window);
+  TailorWizardPage *page = tailor_wizard_get_page (wizard, "documents");
+  GtkWidget *next = find_button (GTK_WIDGET (wizard), "wizard.next");
+  g_autofree char *path = write_support_jsonl ();
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  AdwComboRow *email;
+
+  /* Nothing yet: the page invites files, and Next waits. */
+  assert_row_shown (GTK_WIDGET (page), "Drop files here");
+  g_assert_false (gtk_widget_is_sensitive (next));
+  g_assert_null (tailor_documents_page_get_version_id (TAILOR_DOCUMENTS_PAGE (page)));
+  screenshot_both (window, "08-documents-empty");
+
+  tailor_documents_page_add_files (TAILOR_DOCUMENTS_PAGE (page),
+                                   (const char *const[]){ path, NULL });
+  settle ();
+  assert_row_shown (GTK_WIDGET (page), "support.jsonl");
+  /* The license is asked for before the import; unknown until the user says otherwise. */
+  g_assert_cmpuint (
+    adw_combo_row_get_selected (ADW_COMBO_ROW (find_row (GTK_WIDGET (page), "support.jsonl"))), ==,
+    0);
+  screenshot_both (window, "09-documents-ready");
+
+  /* Import: one duplicate removed, one email found and redacted by default, the broken line
+   * listed with its line number, and the split's evaluation set marked. */
+  gtk_widget_activate (find_button (GTK_WIDGET (page), "documents.import"));
+  g_assert_true (wait_for (documents_busy, page));
+  g_assert_false (gtk_widget_is_sensitive (next));
+  g_assert_true (wait_for (documents_idle, page));
+  settle ();
+  assert_support_report (GTK_WIDGET (page));
+  email = ADW_COMBO_ROW (find_row (GTK_WIDGET (page), "Email addresses"));
+  g_assert_cmpuint (adw_combo_row_get_selected (email), ==, 0);
+  g_assert_nonnull (strstr (adw_preferences_group_get_description (find_group (GTK_WIDGET (page), "Lengths")),
+                            "counted with the tokenizer"));
+  first = g_strdup (tailor_documents_page_get_version_id (TAILOR_DOCUMENTS_PAGE (page)));
+  g_assert_nonnull (first);
+  rows = version_rows (GTK_WIDGET (page));
+  g_assert_cmpuint (rows->len, ==, 1);
+  g_assert_true (row_is_current (rows->pdata[0]));
+  g_assert_nonnull (strstr (adw_preferences_row_get_title (rows->pdata[0]), "redacted 1 email"));
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  g_assert_true (gtk_widget_is_sensitive (next));
+  screenshot_both (window, "10-documents-report");
+  screenshot_scrolled_to (window, GTK_WIDGET (page),
+                          GTK_WIDGET (find_group (GTK_WIDGET (page), "Secrets and Personal Data")),
+                          "11-documents-hygiene");
+  screenshot_scrolled_to (window, GTK_WIDGET (page),
+                          GTK_WIDGET (find_group (GTK_WIDGET (page), "Lengths")),
+                          "12-documents-split-and-versions");
+
+  /* Keeping emails builds a new version from the same file, with its changelog line. */
+  adw_combo_row_set_selected (email, 2);
+  g_assert_true (tailor_documents_page_get_busy (TAILOR_DOCUMENTS_PAGE (page)));
+  g_assert_false (gtk_widget_is_sensitive (next));
+  g_assert_true (wait_for (documents_idle, page));
+  settle ();
+  second = g_strdup (tailor_documents_page_get_version_id (TAILOR_DOCUMENTS_PAGE (page)));
+  g_assert_cmpstr (second, !=, first);
+  rows = version_rows (GTK_WIDGET (page));
+  g_assert_cmpuint (rows->len, ==, 2);
+  g_assert_true (g_str_has_prefix (adw_preferences_row_get_title (rows->pdata[0]),
+                                   "Chose to keep emails"));
+  g_assert_true (row_is_current (rows->pdata[0]));
+  g_assert_false (row_is_current (rows->pdata[1]));
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  g_assert_cmpuint (adw_combo_row_get_selected (
+                      ADW_COMBO_ROW (find_row (GTK_WIDGET (page), "Email addresses"))),
+                    ==, 2);
+  g_assert_true (gtk_widget_is_sensitive (next));
+
+  /* Redacting again gives exactly the first version back: content decides identity. */
+  adw_combo_row_set_selected (ADW_COMBO_ROW (find_row (GTK_WIDGET (page), "Email addresses")), 0);
+  g_assert_true (wait_for (documents_idle, page));
+  settle ();
+  g_assert_cmpstr (tailor_documents_page_get_version_id (TAILOR_DOCUMENTS_PAGE (page)), ==, first);
+  rows = version_rows (GTK_WIDGET (page));
+  g_assert_cmpuint (rows->len, ==, 2);
+  g_assert_false (row_is_current (rows->pdata[0]));
+  g_assert_true (row_is_current (rows->pdata[1]));
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  assert_support_report (GTK_WIDGET (page));
+  g_assert_true (gtk_widget_is_sensitive (next));
+}
+
 static void
 test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
 {
@@ -457,7 +723,9 @@ test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
   const char *behaviours[] = { "Format and structure", "Tone and clarity",
                                "Terminology and style", "Tool use and refusals",
                                "A narrow task", "Style-guide adherence" };
-  const char *pending[] = { "documents", "checks", "train", "results", "export" };
+  const char *pending[] = { "checks", "train", "results", "export" };
+  TailorWizardPage *documents_page;
+  g_autofree char *version = NULL;
 
   /* Nothing yet: the welcome page invites the first project. */
   g_assert_nonnull (find_widget (window, is_status_page_titled, "Teach a Model Your Way"));
@@ -573,27 +841,51 @@ test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
   settle ();
   g_assert_true (gtk_widget_is_sensitive (next));
 
-  /* The steps not built yet say so, and the wizard stops there. */
+  /* Documents: import, the report, a redaction choice that makes a new version, then Next. */
   gtk_widget_activate (next);
   wait_for_step (wizard, "documents");
   settle ();
-  g_assert_nonnull (find_widget (window, is_status_page_titled, "Documents Is Not Available Yet"));
-  g_assert_false (gtk_widget_is_sensitive (next));
   stored = stored_project ("Support replies");
   g_assert_cmpstr (stored->wizard_step, ==, "documents");
   g_clear_pointer (&stored, tailor_project_free);
+  walk_documents (f, wizard);
+  version = g_strdup (tailor_documents_page_get_version_id (
+    TAILOR_DOCUMENTS_PAGE (tailor_wizard_get_page (wizard, "documents"))));
+
+  /* Reopening shows the same version and its report, and Next is available again. */
+  close_window (f);
+  open_window (f);
+  window = GTK_WIDGET (f->window);
+  wizard = wizard_of (f);
+  next = find_button (GTK_WIDGET (wizard), "wizard.next");
+  documents_page = tailor_wizard_get_page (wizard, "documents");
+  g_assert_cmpstr (tailor_wizard_get_step_id (wizard), ==, "documents");
+  g_assert_true (wait_for (documents_idle, documents_page));
+  settle ();
+  g_assert_cmpstr (tailor_documents_page_get_version_id (TAILOR_DOCUMENTS_PAGE (documents_page)),
+                   ==, version);
+  assert_support_report (GTK_WIDGET (documents_page));
+  g_assert_true (gtk_widget_is_sensitive (next));
+
+  /* The steps not built yet say so, and the wizard stops there. */
+  gtk_widget_activate (next);
+  wait_for_step (wizard, "checks");
+  settle ();
+  g_assert_nonnull (find_widget (window, is_status_page_titled, "Checks Is Not Available Yet"));
+  g_assert_false (gtk_widget_is_sensitive (next));
   for (guint i = 0; i < G_N_ELEMENTS (pending); i++)
     {
-      g_autofree char *name = g_strdup_printf ("%02u-%s", 8 + i, pending[i]);
+      g_autofree char *name = g_strdup_printf ("%02u-%s", 13 + i, pending[i]);
 
       tailor_wizard_show_step (wizard, pending[i]);
       screenshot_both (window, name);
     }
 
-  /* Back returns to the model, with its facts still shown. */
-  tailor_wizard_show_step (wizard, "documents");
+  /* Back returns to the documents, with their report still shown. */
+  tailor_wizard_show_step (wizard, "checks");
   gtk_widget_activate (find_button (GTK_WIDGET (wizard), "wizard.back"));
-  wait_for_step (wizard, "model");
+  wait_for_step (wizard, "documents");
+  assert_row_shown (GTK_WIDGET (documents_page), "Leak check passed");
 }
 
 static gboolean
@@ -621,6 +913,10 @@ test_narrow_window_folds (Fixture *f, gconstpointer data)
 {
   GtkWidget *window = GTK_WIDGET (f->window);
   GtkWidget *sidebar_button;
+  TailorWizardPage *page;
+  g_autofree char *path = write_support_jsonl ();
+  g_autoptr (GPtrArray) rows = NULL;
+  GtkWidget *toggle;
 
   create_project_with_dialog (f, "Narrow");
   gtk_window_set_default_size (GTK_WINDOW (window), 360, 720);
@@ -628,6 +924,59 @@ test_narrow_window_folds (Fixture *f, gconstpointer data)
   settle ();
   screenshot_both (window, "20-narrow-goal");
   g_assert_cmpint (gtk_widget_get_width (window), <=, 360);
+
+  /* Documents fit too; without a model the lengths are estimated, and the page says so. */
+  tailor_wizard_show_step (wizard_of (f), "documents");
+  page = tailor_wizard_get_page (wizard_of (f), "documents");
+  settle ();
+  import_support_file (TAILOR_DOCUMENTS_PAGE (page), path);
+  assert_support_report (GTK_WIDGET (page));
+  g_assert_nonnull (strstr (adw_preferences_group_get_description (find_group (GTK_WIDGET (page), "Lengths")),
+                            "estimated at about 4 characters per token"));
+  g_assert_cmpint (gtk_widget_get_width (window), <=, 360);
+  screenshot_both (window, "22-narrow-documents");
+  screenshot_scrolled_to (window, GTK_WIDGET (page),
+                          GTK_WIDGET (find_group (GTK_WIDGET (page), "Secrets and Personal Data")),
+                          "23-narrow-documents-hygiene");
+  screenshot_scrolled_to (window, GTK_WIDGET (page),
+                          GTK_WIDGET (find_group (GTK_WIDGET (page), "Lengths")),
+                          "24-narrow-documents-split");
+
+  /* A glossary term makes a new version with the term applied, and is listed. */
+  gtk_editable_set_text (GTK_EDITABLE (find_widget (GTK_WIDGET (page), is_row_titled, "Variant")),
+                         "parcel");
+  gtk_editable_set_text (
+    GTK_EDITABLE (find_widget (GTK_WIDGET (page), is_row_titled, "Preferred term")), "package");
+  gtk_widget_activate (find_button (GTK_WIDGET (page), "documents.add-term"));
+  g_assert_true (wait_for (documents_busy, page));
+  g_assert_true (wait_for (documents_idle, page));
+  settle ();
+  assert_row_shown (GTK_WIDGET (page), "parcel → package");
+  assert_row_shown (GTK_WIDGET (page), "2 replacements in 2 examples of the current version");
+  rows = version_rows (GTK_WIDGET (page));
+  g_assert_cmpuint (rows->len, ==, 2);
+  g_assert_true (g_str_has_prefix (adw_preferences_row_get_title (rows->pdata[0]),
+                                   "Glossary: added “parcel” → “package”"));
+  g_clear_pointer (&rows, g_ptr_array_unref);
+
+  /* A file of counter-examples stays in training: nothing is left to measure, so Next waits. */
+  toggle = find_widget (GTK_WIDGET (find_row (GTK_WIDGET (page), "Examples of what not to do")),
+                        is_switch, NULL);
+  g_assert_nonnull (toggle);
+  gtk_switch_set_active (GTK_SWITCH (toggle), TRUE);
+  g_assert_true (wait_for (documents_idle, page));
+  settle ();
+  g_assert_nonnull (
+    find_widget (GTK_WIDGET (find_row (GTK_WIDGET (page), "Evaluation examples")), is_label_with, "0"));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (GTK_WIDGET (page), "Training examples")),
+                            "examples of what not to do"));
+  g_assert_false (gtk_widget_is_sensitive (find_button (GTK_WIDGET (wizard_of (f)), "wizard.next")));
+  screenshot_scrolled_to (window, GTK_WIDGET (page),
+                          GTK_WIDGET (find_group (GTK_WIDGET (page), "Training and Evaluation")),
+                          "25-narrow-documents-counter-examples");
+
+  tailor_wizard_show_step (wizard_of (f), "goal");
+  settle ();
   sidebar_button = find_button (window, "win.show-projects");
   g_assert_true (gtk_widget_get_mapped (sidebar_button));
   assert_row_shown (window, "Tone and clarity");
@@ -742,7 +1091,8 @@ test_shortcuts_window_lists_main_actions (Fixture *f, gconstpointer data)
 {
   GtkWidget *shortcuts = NULL;
   const char *titles[] = { "New project", "Rename project", "Delete project", "Next step",
-                           "Previous step", "Choose a model file", "Help" };
+                           "Previous step", "Choose a model file", "Add documents",
+                           "Help" };
   g_auto (GStrv) accels = NULL;
 
   gtk_widget_activate_action (GTK_WIDGET (f->window), "win.show-help-overlay", NULL);
