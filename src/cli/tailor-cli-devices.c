@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* tailor-cli devices: the Vulkan devices Tailor can compute on, and which one it would pick. */
+/* tailor-cli devices: the Vulkan devices and the CPU backend Tailor can compute on, and
+ * which one it would pick. */
 #include "config.h"
 
 #include <stdio.h>
 
+#include "tailor-backend.h"
 #include "tailor-cli-private.h"
 #include "tailor-vk-device.h"
 
@@ -94,6 +96,7 @@ device_to_json (JsonBuilder *builder, const TailorVkDeviceInfo *info, gboolean s
   g_auto (GStrv) stages = stages_to_strv (info->subgroup_stages);
 
   json_builder_begin_object (builder);
+  add_string (builder, "backend", "vulkan");
   add_int (builder, "index", info->index);
   add_string (builder, "name", info->name);
   add_string (builder, "type", tailor_vk_device_type_to_string (info->type));
@@ -193,6 +196,50 @@ print_device (const TailorVkDeviceInfo *info, gboolean selected)
     printf ("   timestamps:  none (no --profile)\n");
 }
 
+/* Whether `--device auto` computes on the CPU: no usable discrete, integrated or virtual
+ * GPU (a CPU implementation of Vulkan is slower than the CPU backend). */
+static gboolean
+auto_picks_cpu (GPtrArray *infos)
+{
+  for (guint i = 0; i < infos->len; i++)
+    {
+      const TailorVkDeviceInfo *info = g_ptr_array_index (infos, i);
+
+      if (info->usable && (info->type == TAILOR_VK_DEVICE_DISCRETE ||
+                           info->type == TAILOR_VK_DEVICE_INTEGRATED ||
+                           info->type == TAILOR_VK_DEVICE_VIRTUAL))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The CPU backend's entry: tailor_backend_cpu_describe's object plus "auto". */
+static JsonNode *
+cpu_node (gboolean chosen_by_auto)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  JsonNode *node;
+
+  tailor_backend_cpu_describe (builder);
+  node = json_builder_get_root (builder);
+  json_object_set_boolean_member (json_node_get_object (node), "auto", chosen_by_auto);
+  return node;
+}
+
+static void
+print_cpu (JsonObject *cpu)
+{
+  printf ("cpu  %s%s\n", json_object_get_string_member (cpu, "name"),
+          json_object_get_boolean_member (cpu, "auto") ? "  (chosen by --device auto)" : "");
+  printf ("   cores:       %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " threads (TAILOR_THREADS)\n",
+          json_object_get_int_member (cpu, "cores"), json_object_get_int_member (cpu, "threads"));
+  printf ("   SIMD:        %s; Tailor's loops run the %s variant\n",
+          json_object_get_string_member (cpu, "simd"),
+          json_object_get_string_member (cpu, "vector_loops"));
+  printf ("   BLAS:        %s; %s kernels\n", json_object_get_string_member (cpu, "blas"),
+          json_object_get_string_member (cpu, "blas_kernels"));
+}
+
 int
 tailor_cli_devices (int argc, char **argv)
 {
@@ -206,12 +253,15 @@ tailor_cli_devices (int argc, char **argv)
   g_autoptr (GError) choose_error = NULL;
   g_autoptr (GPtrArray) infos = NULL;
   g_autoptr (JsonBuilder) builder = NULL;
+  g_autoptr (JsonNode) cpu = NULL;
   gint selected;
 
   g_option_context_set_description (context,
                                     "TAILOR_VK_DEVICE=<index or part of a name> chooses the "
-                                    "device; otherwise a discrete GPU is preferred, then an\n"
-                                    "integrated, a virtual and a CPU implementation.");
+                                    "Vulkan device; otherwise a discrete GPU is preferred,\n"
+                                    "then an integrated, a virtual and a CPU implementation. "
+                                    "--device auto computes on\nthe CPU backend when there is "
+                                    "no real GPU.");
   if (!tailor_cli_parse (context, &argc, &argv))
     return TAILOR_CLI_EXIT_USAGE;
   if (argc > 1)
@@ -233,20 +283,22 @@ tailor_cli_devices (int argc, char **argv)
   if (choose_error != NULL)
     g_printerr ("%s\n", choose_error->message);
 
+  cpu = cpu_node (auto_picks_cpu (infos));
   if (json)
     {
       builder = json_builder_new ();
       json_builder_begin_array (builder);
       for (guint i = 0; i < infos->len; i++)
         device_to_json (builder, g_ptr_array_index (infos, i), (gint) i == selected);
+      json_builder_add_value (builder, g_steal_pointer (&cpu));
       json_builder_end_array (builder);
       return tailor_cli_print_json (builder, TRUE) ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
     }
   for (guint i = 0; i < infos->len; i++)
     {
-      if (i > 0)
-        printf ("\n");
       print_device (g_ptr_array_index (infos, i), (gint) i == selected);
+      printf ("\n");
     }
+  print_cpu (json_node_get_object (cpu));
   return fflush (stdout) == 0 ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
 }

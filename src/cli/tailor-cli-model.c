@@ -8,6 +8,7 @@
 
 #include "tailor-chat.h"
 #include "tailor-cli-private.h"
+#include "tailor-cli-train.h"
 #include "tailor-cpu-ref.h"
 #include "tailor-model.h"
 #include "tailor-sampler.h"
@@ -239,6 +240,7 @@ tailor_cli_logits (int argc, char **argv)
   g_autofree char *tokens_text = NULL;
   g_autofree char *prompt = NULL;
   g_autofree char *device = NULL;
+  g_autofree char *adapter = NULL;
   gboolean json = FALSE, all = FALSE;
   int top = 10;
   const GOptionEntry entries[] = {
@@ -250,6 +252,8 @@ tailor_cli_logits (int argc, char **argv)
       "(default 10)",
       "K" },
     { "all", 0, 0, G_OPTION_ARG_NONE, &all, "Also give the full logits of every position", NULL },
+    { "adapter", 0, 0, G_OPTION_ARG_FILENAME, &adapter,
+      "Apply a LoRA adapter (adapter.gguf from tailor-cli train)", "ADAPTER" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON document", NULL },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute (only cpu for now)",
       "DEVICE" },
@@ -305,13 +309,23 @@ tailor_cli_logits (int argc, char **argv)
   else if (!check_token_ids (ids, n_vocab, model_path, &error))
     return tailor_cli_fail (error);
 
-  ctx = tailor_ref_context_new (model, ids->len, &error);
-  if (ctx == NULL)
-    return tailor_cli_fail (error);
   n_rows = all ? ids->len : 1;
   logits = g_new (float, (gsize) n_rows *n_vocab);
-  if (!tailor_ref_context_eval (ctx, (const gint32 *) ids->data, ids->len, all, logits, &error))
-    return tailor_cli_fail (error);
+  if (adapter != NULL)
+    {
+      if (!tailor_cli_adapter_logits (model, adapter, (const gint32 *) ids->data, ids->len, all,
+                                      logits, &error))
+        return tailor_cli_fail (error);
+    }
+  else
+    {
+      ctx = tailor_ref_context_new (model, ids->len, &error);
+      if (ctx == NULL)
+        return tailor_cli_fail (error);
+      if (!tailor_ref_context_eval (ctx, (const gint32 *) ids->data, ids->len, all, logits,
+                                    &error))
+        return tailor_cli_fail (error);
+    }
 
   last = logits + (gsize) (n_rows - 1) * n_vocab;
   logprobs = g_memdup2 (last, sizeof (float) * n_vocab);

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tailor-cli-bench.h"
 #include "tailor-cli-data.h"
 #include "tailor-cli-private.h"
+#include "tailor-cli-train.h"
 
 static const TailorCliCommand commands[] = {
   { "inspect", "MODEL", "Describe a GGUF model: architecture, size, quantization, license, SHA-256",
@@ -20,6 +22,8 @@ static const TailorCliCommand commands[] = {
     tailor_cli_generate },
   { "make-test-model", "OUT.gguf", "Write a small random model with a real-shaped vocabulary",
     tailor_cli_make_test_model },
+  { "train", "RUN.json", "Train an adapter as run.json describes", tailor_cli_train },
+  { "bench", "", "Measure matmul and training throughput on this machine", tailor_cli_bench },
   { "devices", "", "List the Vulkan devices Tailor can compute on", tailor_cli_devices },
   { "data", "COMMAND …", "Import, check, split, list, export and leak-check dataset versions",
     tailor_cli_data },

@@ -70,4 +70,16 @@ struct _TailorBuf {
   gsize size;
 };
 
+/* Constructors behind tailor_backend_new. request: NULL for the best Vulkan device, else
+ * an index or part of a name (tailor_vk_choose_device). */
+TailorBackend *tailor_backend_cpu_new (GError **error);
+TailorBackend *tailor_backend_vk_new (const char *request, GError **error);
+
+/* The dispatch layer counts every buffer's size in allocated/peak; a backend calls this
+ * for memory it takes beyond buffers (scratch), positive when taken, negative when freed. */
+void tailor_backend_account (TailorBackend *self, gint64 delta);
+
+/* The op's name as profiles and error messages show it: "matmul", "rmsnorm_backward". */
+const char *tailor_op_kind_name (TailorOpKind kind);
+
 G_END_DECLS

@@ -4,6 +4,8 @@
  * OpenBLAS). The CPU reference in tailor-cpu-ref.c defines what every op computes. */
 #pragma once
 
+#include <json-glib/json-glib.h>
+
 #include "tailor-gguf.h"
 #include "tailor-model.h"
 
@@ -37,6 +39,11 @@ TailorBackend *tailor_backend_new (const char *device, GError **error);
 void tailor_backend_free (TailorBackend *self);
 TailorBackendKind tailor_backend_get_kind (TailorBackend *self);
 const char *tailor_backend_get_name (TailorBackend *self);  /* "cpu (OpenBLAS, 2 threads)", "llvmpipe …" */
+/* The CPU backend as `tailor-cli devices` lists it: one JSON object with backend "cpu",
+ * name (the processor), cores, threads (TAILOR_THREADS), simd (what the processor has:
+ * "AVX-512", "AVX2+FMA", "AVX", "SSE2"), vector_loops (the variant Tailor's own loops run),
+ * blas (OpenBLAS's configuration) and blas_kernels (the kernel family it runs). */
+void tailor_backend_cpu_describe (JsonBuilder *builder);
 /* Bytes currently allocated and the peak since creation (device memory or host memory). */
 guint64 tailor_backend_get_allocated (TailorBackend *self);
 guint64 tailor_backend_get_peak (TailorBackend *self);

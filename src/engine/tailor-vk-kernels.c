@@ -2,6 +2,9 @@
 /* Host side of the kernels: pipelines, shapes checked against device limits, grids. */
 #include "config.h"
 
+#include <math.h>
+#include <string.h>
+
 #include "tailor-vk-kernels.h"
 #include "tailor-vk-private.h"
 
@@ -166,4 +169,690 @@ tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
   push[2] = K / 4;
   return tailor_vk_recorder_dispatch (rec, pipeline, "matmul_f32_forward", ranges, 3, push,
                                       sizeof push, (guint32) groups, 1, 1, error);
+}
+
+/* ---- Op kernels ---- */
+
+/* How a kernel sees each binding: its descriptor and the unit its offset is counted in. */
+typedef enum
+{
+  K_STORE,  /* float storage buffer the kernel writes */
+  K_STORE4, /* vec4 storage buffer the kernel writes */
+  K_TEXF,   /* R32F uniform texel buffer */
+  K_TEXF4,  /* RGBA32F uniform texel buffer */
+  K_TEXI,   /* R32I uniform texel buffer (token ids, positions, seeds) */
+  K_TEXU,   /* R32UI uniform texel buffer (raw quantized blocks) */
+} KBind;
+
+static const TailorVkBinding kbindings[] = {
+  [K_STORE] = { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
+  [K_STORE4] = { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
+  [K_TEXF] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SFLOAT, FALSE },
+  [K_TEXF4] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
+  [K_TEXI] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
+  [K_TEXU] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
+};
+
+#define K_MAX_BINDINGS 8
+#define K_MAX_PUSH     32
+
+static guint
+kunit (KBind kind)
+{
+  return kind == K_STORE4 || kind == K_TEXF4 ? 16 : 4;
+}
+
+/* One subgroup on CPU implementations (see ops-common.glsl), 64 elsewhere; a power of two the
+ * device allows. */
+static guint32
+op_workgroup (const TailorVkDeviceInfo *info)
+{
+  guint32 want = info->type == TAILOR_VK_DEVICE_CPU ? MAX (info->subgroup_size, 1) : 64;
+  guint32 limit = MIN (info->max_workgroup_size[0], info->max_workgroup_invocations);
+  guint32 wg = 1;
+
+  while (wg * 2 <= MIN (want, limit))
+    wg *= 2;
+  return wg;
+}
+
+/* Binds the range around r that the device's alignment allows and returns where r starts in it,
+ * in units of the binding's element. */
+static gboolean
+bind_range (const TailorVkDeviceInfo *info,
+            const char *shader,
+            guint index,
+            KBind kind,
+            const TailorVkBufferRange *r,
+            TailorVkBufferRange *out,
+            guint32 *offset,
+            GError **error)
+{
+  gsize unit = kunit (kind);
+  gsize align = kbindings[kind].kind == TAILOR_VK_BINDING_STORAGE_BUFFER
+                  ? (gsize) info->storage_buffer_alignment
+                  : (gsize) info->texel_buffer_alignment;
+  gsize size, base, span, limit;
+
+  if (r == NULL || r->buffer == NULL || r->offset % unit != 0 || r->offset >= r->buffer->size)
+    return invalid (error, shader, "a tensor lies outside its buffer or is misaligned");
+  size = r->size > 0 ? r->size : r->buffer->size - r->offset;
+  if (size > r->buffer->size - r->offset)
+    return invalid (error, shader, "a tensor runs past the end of its buffer");
+  align = MAX (MAX (align, unit), 1);
+  base = r->offset / align * align;
+  span = (r->offset - base + size + unit - 1) / unit * unit;
+  span = MIN (span, (r->buffer->size - base) / unit * unit);
+  limit = kbindings[kind].kind == TAILOR_VK_BINDING_STORAGE_BUFFER
+            ? (gsize) info->max_storage_buffer_range
+            : (gsize) info->max_texel_buffer_elements * unit;
+  if (span > limit || (r->offset - base) / unit > G_MAXUINT32)
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID,
+                   "%s: binding %u spans %" G_GSIZE_FORMAT
+                   " bytes; “%s” binds at most %" G_GSIZE_FORMAT
+                   " bytes. Use a smaller batch or sequence length.",
+                   shader, index, span, info->name, limit);
+      return FALSE;
+    }
+  *out = (TailorVkBufferRange){ r->buffer, base, span };
+  *offset = (guint32) ((r->offset - base) / unit);
+  return TRUE;
+}
+
+/* Records shader over groups workgroups with ranges[i] at binding i; push[i] receives binding
+ * i's element offset, push[n..n_push) are the kernel's own words. spec1 < 0: no constant 1. */
+static gboolean
+op_dispatch (TailorVkRecorder *rec,
+             const char *shader,
+             const KBind *kinds,
+             const TailorVkBufferRange *const *ranges,
+             guint n,
+             guint32 *push,
+             guint n_push,
+             gint64 spec1,
+             guint64 groups,
+             GError **error)
+{
+  TailorVkContext *ctx = ranges[0]->buffer->ctx;
+  const TailorVkDeviceInfo *info = ctx->info;
+  TailorVkBinding bindings[K_MAX_BINDINGS];
+  TailorVkBufferRange resolved[K_MAX_BINDINGS];
+  guint32 spec[2];
+  TailorVkPipelineDesc desc = {
+    .shader = shader,
+    .bindings = bindings,
+    .n_bindings = n,
+    .push_constant_size = n_push * sizeof (guint32),
+    .spec_constants = spec,
+    .n_spec_constants = spec1 >= 0 ? 2 : 1,
+  };
+  TailorVkPipeline *pipeline;
+  guint32 gx, gy;
+
+  g_assert (n <= K_MAX_BINDINGS && n_push <= K_MAX_PUSH && n <= n_push);
+  for (guint i = 0; i < n; i++)
+    {
+      bindings[i] = kbindings[kinds[i]];
+      if (!bind_range (info, shader, i, kinds[i], ranges[i], &resolved[i], &push[i], error))
+        return FALSE;
+    }
+  if (groups == 0)
+    return TRUE;
+  if (!grid_2d (info, groups, &gx, &gy))
+    return invalid (error, shader, "too many workgroups for one dispatch");
+  spec[0] = op_workgroup (info);
+  spec[1] = spec1 >= 0 ? (guint32) spec1 : 0;
+  pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
+  if (pipeline == NULL)
+    return FALSE;
+  return tailor_vk_recorder_dispatch (rec, pipeline, shader, resolved, n, push,
+                                      n_push * sizeof (guint32), gx, gy, 1, error);
+}
+
+static guint32
+wg_of (const TailorVkBufferRange *r)
+{
+  return op_workgroup (r->buffer->ctx->info);
+}
+
+static guint64
+groups_for (const TailorVkBufferRange *r, guint64 invocations)
+{
+  guint32 wg = wg_of (r);
+
+  return (invocations + wg - 1) / wg;
+}
+
+static guint32
+fbits (float f)
+{
+  guint32 u;
+
+  memcpy (&u, &f, sizeof u);
+  return u;
+}
+
+static gboolean
+fits_u32 (guint64 n, const char *kernel, GError **error)
+{
+  if (n > G_MAXUINT32 / 2)
+    return invalid (error, kernel, "the tensor has too many elements");
+  return TRUE;
+}
+
+gboolean
+tailor_vk_op_zero (TailorVkRecorder *rec, const TailorVkBufferRange *out, guint64 n, GError **error)
+{
+  static const KBind kinds[] = { K_STORE };
+  const TailorVkBufferRange *r[] = { out };
+  guint32 push[2];
+
+  if (!fits_u32 (n, "ops-zero", error))
+    return FALSE;
+  push[1] = (guint32) n;
+  return op_dispatch (rec, "ops-zero", kinds, r, 1, push, 2, -1, groups_for (out, n), error);
+}
+
+gboolean
+tailor_vk_op_add (TailorVkRecorder *rec,
+                  const TailorVkBufferRange *out,
+                  const TailorVkBufferRange *a,
+                  const TailorVkBufferRange *b,
+                  guint64 n,
+                  guint64 nb,
+                  GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *r[] = { out, a, b };
+  guint32 push[5];
+
+  if (!fits_u32 (n, "ops-add", error))
+    return FALSE;
+  if (nb == 0 || nb > n)
+    return invalid (error, "ops-add", "the second operand is empty or longer than the first");
+  push[3] = (guint32) n;
+  push[4] = (guint32) nb;
+  return op_dispatch (rec, "ops-add", kinds, r, 3, push, 5, -1, groups_for (out, n), error);
+}
+
+gboolean
+tailor_vk_op_swiglu_backward (TailorVkRecorder *rec,
+                              const TailorVkBufferRange *dgate,
+                              const TailorVkBufferRange *dup,
+                              const TailorVkBufferRange *dout,
+                              const TailorVkBufferRange *gate,
+                              const TailorVkBufferRange *up,
+                              guint64 n,
+                              GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_STORE, K_TEXF, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *r[] = { dgate, dup, dout, gate, up };
+  guint32 push[6];
+
+  if (!fits_u32 (n, "ops-swiglu-backward", error))
+    return FALSE;
+  push[5] = (guint32) n;
+  return op_dispatch (rec, "ops-swiglu-backward", kinds, r, 5, push, 6, -1, groups_for (dgate, n),
+                      error);
+}
+
+gboolean
+tailor_vk_op_rmsnorm (TailorVkRecorder *rec,
+                      const TailorVkBufferRange *out,
+                      const TailorVkBufferRange *rstd,
+                      const TailorVkBufferRange *inp,
+                      const TailorVkBufferRange *weight,
+                      guint T,
+                      guint C,
+                      float eps,
+                      GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_STORE, K_TEXF, K_TEXF };
+  /* Without rstd, out stands in for the binding; the kernel does not store to it. */
+  const TailorVkBufferRange *r[] = { out, rstd != NULL ? rstd : out, inp, weight };
+  guint32 push[8];
+
+  if (!fits_u32 ((guint64) T * C, "ops-rmsnorm", error))
+    return FALSE;
+  push[4] = T;
+  push[5] = C;
+  push[6] = fbits (eps);
+  push[7] = rstd != NULL;
+  return op_dispatch (rec, "ops-rmsnorm", kinds, r, 4, push, 8, -1, T, error);
+}
+
+gboolean
+tailor_vk_op_rmsnorm_backward (TailorVkRecorder *rec,
+                               const TailorVkBufferRange *dinp,
+                               const TailorVkBufferRange *dweight,
+                               const TailorVkBufferRange *scratch,
+                               const TailorVkBufferRange *dout,
+                               const TailorVkBufferRange *inp,
+                               const TailorVkBufferRange *weight,
+                               guint T,
+                               guint C,
+                               float eps,
+                               GError **error)
+{
+  static const KBind row_kinds[] = { K_STORE, K_STORE, K_TEXF, K_TEXF, K_TEXF };
+  static const KBind col_kinds[] = { K_STORE, K_TEXF, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *row[] = { dinp != NULL ? dinp : scratch, scratch, dout, inp, weight };
+  guint32 push[9];
+
+  if (!fits_u32 ((guint64) T * C, "ops-rmsnorm-backward", error))
+    return FALSE;
+  push[5] = T;
+  push[6] = C;
+  push[7] = fbits (eps);
+  push[8] = dinp != NULL;
+  if (!op_dispatch (rec, "ops-rmsnorm-backward", row_kinds, row, 5, push, 9, -1, T, error))
+    return FALSE;
+  if (dweight != NULL)
+    {
+      const TailorVkBufferRange *col[] = { dweight, dout, inp, scratch };
+
+      push[4] = T;
+      push[5] = C;
+      return op_dispatch (rec, "ops-rmsnorm-dweight", col_kinds, col, 4, push, 6, -1,
+                          groups_for (dweight, C), error);
+    }
+  return TRUE;
+}
+
+gboolean
+tailor_vk_op_rope (TailorVkRecorder *rec,
+                   const TailorVkBufferRange *x,
+                   const TailorVkBufferRange *pos,
+                   const TailorVkBufferRange *factors,
+                   guint T,
+                   guint n_head,
+                   guint head_dim,
+                   guint n_rot,
+                   float freq_base,
+                   float freq_scale,
+                   gboolean neox,
+                   gboolean inverse,
+                   GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXI, K_TEXF };
+  const TailorVkBufferRange *r[] = { x, pos, factors != NULL ? factors : pos };
+  guint32 push[12];
+  guint64 pairs = (guint64) T * n_head * (n_rot / 2);
+
+  if (n_rot % 2 != 0 || n_rot > head_dim || freq_base <= 0.0f)
+    return invalid (error, "ops-rope",
+                    "n_rot must be even and at most head_dim, the base positive");
+  if (!fits_u32 ((guint64) T * n_head * head_dim, "ops-rope", error))
+    return FALSE;
+  push[3] = T;
+  push[4] = n_head;
+  push[5] = head_dim;
+  push[6] = n_rot;
+  push[7] = neox;
+  push[8] = inverse;
+  push[9] = factors != NULL;
+  push[10] = fbits ((float) log2 (freq_base));
+  push[11] = fbits (freq_scale);
+  return op_dispatch (rec, "ops-rope", kinds, r, 3, push, 12, -1, groups_for (x, pairs), error);
+}
+
+gboolean
+tailor_vk_type_is_gatherable (int type)
+{
+  switch (type)
+    {
+      case 0:  /* F32 */
+      case 1:  /* F16 */
+      case 2:  /* Q4_0 */
+      case 3:  /* Q4_1 */
+      case 6:  /* Q5_0 */
+      case 7:  /* Q5_1 */
+      case 8:  /* Q8_0 */
+      case 12: /* Q4_K */
+      case 13: /* Q5_K */
+      case 14: /* Q6_K */
+      case 30: /* BF16 */
+        return TRUE;
+      default:
+        return FALSE;
+    }
+}
+
+/* Bytes of a row of C values; 0 when C is not a whole number of blocks. */
+static guint64
+gather_row_bytes (int type, guint C)
+{
+  guint block = type == 0 || type == 1 || type == 30 ? 1 : type >= 12 && type <= 14 ? 256 : 32;
+  guint64 size;
+
+  switch (type)
+    {
+      case 0:
+        size = 4;
+        break;
+      case 1:
+      case 30:
+        size = 2;
+        break;
+      case 2:
+        size = 18;
+        break;
+      case 3:
+        size = 20;
+        break;
+      case 6:
+        size = 22;
+        break;
+      case 7:
+        size = 24;
+        break;
+      case 8:
+        size = 34;
+        break;
+      case 12:
+        size = 144;
+        break;
+      case 13:
+        size = 176;
+        break;
+      default:
+        size = 210;
+        break;
+    }
+  return C % block == 0 ? (guint64) C / block * size : 0;
+}
+
+gboolean
+tailor_vk_op_embedding (TailorVkRecorder *rec,
+                        const TailorVkBufferRange *out,
+                        const TailorVkBufferRange *w,
+                        int type,
+                        guint n_rows,
+                        const TailorVkBufferRange *tokens,
+                        guint row0,
+                        guint T,
+                        guint C,
+                        GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXU, K_TEXI };
+  const TailorVkBufferRange *r[] = { out, w, tokens != NULL ? tokens : out };
+  guint64 row_bytes = gather_row_bytes (type, C);
+  guint32 push[9];
+
+  if (!tailor_vk_type_is_gatherable (type) || row_bytes == 0)
+    return invalid (error, "ops-embedding",
+                    "the weight type has no gather kernel or its rows are not whole blocks");
+  if (!fits_u32 ((guint64) T * C, "ops-embedding", error) ||
+      !fits_u32 (row_bytes * n_rows, "ops-embedding", error))
+    return FALSE;
+  push[3] = T;
+  push[4] = C;
+  push[5] = n_rows;
+  push[6] = (guint32) row_bytes;
+  push[7] = tokens != NULL;
+  push[8] = row0;
+  return op_dispatch (rec, "ops-embedding", kinds, r, 3, push, 9, type,
+                      groups_for (out, (guint64) T * C), error);
+}
+
+gboolean
+tailor_vk_op_embedding_backward (TailorVkRecorder *rec,
+                                 const TailorVkBufferRange *dembd,
+                                 const TailorVkBufferRange *dout,
+                                 const TailorVkBufferRange *tokens,
+                                 guint T,
+                                 guint C,
+                                 guint n_rows,
+                                 GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI };
+  const TailorVkBufferRange *r[] = { dembd, dout, tokens };
+  guint32 push[6];
+
+  if (!fits_u32 ((guint64) T * C, "ops-embedding-backward", error) ||
+      !fits_u32 ((guint64) n_rows * C, "ops-embedding-backward", error))
+    return FALSE;
+  push[3] = T;
+  push[4] = C;
+  push[5] = n_rows;
+  return op_dispatch (rec, "ops-embedding-backward", kinds, r, 3, push, 6, -1,
+                      groups_for (dembd, (guint64) T * C), error);
+}
+
+static gboolean
+check_attention (guint T, guint n_head, guint n_head_kv, guint hd, GError **error)
+{
+  if (n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0)
+    return invalid (error, "ops-attention", "n_head must be a multiple of n_head_kv");
+  if (hd == 0 || hd % 4 != 0 || hd > 256)
+    return invalid (error, "ops-attention", "head_dim must be a multiple of 4 up to 256");
+  return fits_u32 ((guint64) T * n_head * hd, "ops-attention", error);
+}
+
+gboolean
+tailor_vk_op_attention (TailorVkRecorder *rec,
+                        const TailorVkBufferRange *out,
+                        const TailorVkBufferRange *lse,
+                        const TailorVkBufferRange *q,
+                        const TailorVkBufferRange *k,
+                        const TailorVkBufferRange *v,
+                        guint T,
+                        guint n_head,
+                        guint n_head_kv,
+                        guint hd,
+                        GError **error)
+{
+  static const KBind kinds[] = { K_STORE4, K_STORE, K_TEXF4, K_TEXF4, K_TEXF4 };
+  const TailorVkBufferRange *r[] = { out, lse != NULL ? lse : out, q, k, v };
+  guint32 push[10];
+
+  if (!check_attention (T, n_head, n_head_kv, hd, error))
+    return FALSE;
+  push[5] = T;
+  push[6] = n_head;
+  push[7] = n_head_kv;
+  push[8] = fbits (1.0f / sqrtf ((float) hd));
+  push[9] = lse != NULL;
+  return op_dispatch (rec, "ops-attention", kinds, r, 5, push, 10, hd,
+                      groups_for (out, (guint64) T * n_head), error);
+}
+
+gboolean
+tailor_vk_op_attention_backward (TailorVkRecorder *rec,
+                                 const TailorVkBufferRange *dq,
+                                 const TailorVkBufferRange *dk,
+                                 const TailorVkBufferRange *dv,
+                                 const TailorVkBufferRange *delta,
+                                 const TailorVkBufferRange *dout,
+                                 const TailorVkBufferRange *out,
+                                 const TailorVkBufferRange *lse,
+                                 const TailorVkBufferRange *q,
+                                 const TailorVkBufferRange *k,
+                                 const TailorVkBufferRange *v,
+                                 guint T,
+                                 guint n_head,
+                                 guint n_head_kv,
+                                 guint hd,
+                                 GError **error)
+{
+  static const KBind q_kinds[] = { K_STORE4, K_STORE, K_TEXF4, K_TEXF4,
+                                   K_TEXF,   K_TEXF4, K_TEXF4, K_TEXF4 };
+  static const KBind kv_kinds[] = { K_STORE4, K_STORE4, K_TEXF4, K_TEXF,
+                                    K_TEXF,   K_TEXF4,  K_TEXF4, K_TEXF4 };
+  const TailorVkBufferRange *qr[] = { dq, delta, dout, out, lse, q, k, v };
+  const TailorVkBufferRange *kvr[] = { dk, dv, dout, lse, delta, q, k, v };
+  guint32 push[12];
+
+  if (!check_attention (T, n_head, n_head_kv, hd, error))
+    return FALSE;
+  push[8] = T;
+  push[9] = n_head;
+  push[10] = n_head_kv;
+  push[11] = fbits (1.0f / sqrtf ((float) hd));
+  if (!op_dispatch (rec, "ops-attention-backward-q", q_kinds, qr, 8, push, 12, hd,
+                    groups_for (dq, (guint64) T * n_head), error))
+    return FALSE;
+  return op_dispatch (rec, "ops-attention-backward-kv", kv_kinds, kvr, 8, push, 12, hd,
+                      groups_for (dk, (guint64) T * n_head_kv), error);
+}
+
+gboolean
+tailor_vk_op_gemm (TailorVkRecorder *rec,
+                   const TailorVkBufferRange *c,
+                   const TailorVkBufferRange *a,
+                   const TailorVkBufferRange *b,
+                   const TailorVkBufferRange *bias,
+                   const TailorVkBufferRange *seed,
+                   const TailorVkGemm *g,
+                   GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXF, K_TEXF, K_TEXI };
+  const TailorVkBufferRange *r[] = { c, a, b != NULL ? b : a, bias != NULL ? bias : a,
+                                     seed != NULL ? seed : a };
+  guint32 push[17];
+  guint32 flags = 0;
+
+  if ((b == NULL && !g->b_ones) || (g->drop != TAILOR_VK_DROP_NONE && seed == NULL))
+    return invalid (error, "ops-matmul-generic", "an operand or the dropout seed is missing");
+  if (!fits_u32 ((guint64) g->M * g->N, "ops-matmul-generic", error))
+    return FALSE;
+  if (g->accumulate)
+    flags |= 1;
+  if (bias != NULL)
+    flags |= 2;
+  if (g->b_ones)
+    flags |= 4;
+  if (g->drop == TAILOR_VK_DROP_A)
+    flags |= 16;
+  else if (g->drop == TAILOR_VK_DROP_B)
+    flags |= 32;
+  else if (g->drop == TAILOR_VK_DROP_C)
+    flags |= 64;
+  push[5] = g->M;
+  push[6] = g->N;
+  push[7] = g->K;
+  push[8] = g->ldc;
+  push[9] = g->sam;
+  push[10] = g->sak;
+  push[11] = g->sbn;
+  push[12] = g->sbk;
+  push[13] = fbits (g->alpha);
+  push[14] = flags;
+  push[15] = fbits (g->drop != TAILOR_VK_DROP_NONE ? g->dropout : 0.0f);
+  push[16] = fbits (g->dropout > 0.0f && g->dropout < 1.0f ? 1.0f / (1.0f - g->dropout) : 1.0f);
+  return op_dispatch (rec, "ops-matmul-generic", kinds, r, 5, push, 17, -1,
+                      groups_for (c, (guint64) g->M * g->N), error);
+}
+
+gboolean
+tailor_vk_op_cross_entropy_chunk (TailorVkRecorder *rec,
+                                  const TailorVkBufferRange *state,
+                                  const TailorVkBufferRange *logits,
+                                  const TailorVkBufferRange *targets,
+                                  guint T,
+                                  guint nc,
+                                  guint v0,
+                                  gboolean first,
+                                  GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI };
+  const TailorVkBufferRange *r[] = { state, logits, targets };
+  guint32 push[7];
+
+  if (!fits_u32 ((guint64) T * nc, "ops-cross-entropy-chunk", error))
+    return FALSE;
+  push[3] = T;
+  push[4] = nc;
+  push[5] = v0;
+  push[6] = first;
+  return op_dispatch (rec, "ops-cross-entropy-chunk", kinds, r, 3, push, 7, -1,
+                      groups_for (state, T), error);
+}
+
+gboolean
+tailor_vk_op_cross_entropy_finish (TailorVkRecorder *rec,
+                                   const TailorVkBufferRange *loss,
+                                   const TailorVkBufferRange *lse,
+                                   const TailorVkBufferRange *state,
+                                   const TailorVkBufferRange *mask,
+                                   guint T,
+                                   GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_STORE, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *r[] = { loss, lse != NULL ? lse : loss, state, mask };
+  guint32 push[6];
+
+  push[4] = T;
+  push[5] = lse != NULL;
+  return op_dispatch (rec, "ops-cross-entropy-finish", kinds, r, 4, push, 6, -1, 1, error);
+}
+
+gboolean
+tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
+                                     const TailorVkBufferRange *logits,
+                                     const TailorVkBufferRange *lse,
+                                     const TailorVkBufferRange *targets,
+                                     const TailorVkBufferRange *mask,
+                                     const TailorVkBufferRange *dloss,
+                                     guint T,
+                                     guint nc,
+                                     guint v0,
+                                     GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *r[] = { logits, lse, targets, mask, dloss };
+  guint32 push[8];
+
+  if (!fits_u32 ((guint64) T * nc, "ops-cross-entropy-backward", error))
+    return FALSE;
+  push[5] = T;
+  push[6] = nc;
+  push[7] = v0;
+  return op_dispatch (rec, "ops-cross-entropy-backward", kinds, r, 5, push, 8, -1,
+                      groups_for (logits, (guint64) T * nc), error);
+}
+
+gboolean
+tailor_vk_op_reduce (TailorVkRecorder *rec,
+                     const TailorVkBufferRange *out,
+                     const TailorVkBufferRange *x,
+                     guint64 n,
+                     guint span,
+                     gboolean square,
+                     GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_TEXF };
+  const TailorVkBufferRange *r[] = { out, x };
+  guint32 push[5];
+
+  if (span == 0 || !fits_u32 (n, "ops-reduce-sumsq", error))
+    return FALSE;
+  push[2] = (guint32) n;
+  push[3] = span;
+  push[4] = square;
+  return op_dispatch (rec, "ops-reduce-sumsq", kinds, r, 2, push, 5, -1, (n + span - 1) / span,
+                      error);
+}
+
+gboolean
+tailor_vk_op_adamw (TailorVkRecorder *rec,
+                    const TailorVkBufferRange *param,
+                    const TailorVkBufferRange *m,
+                    const TailorVkBufferRange *v,
+                    const TailorVkBufferRange *grad,
+                    const TailorVkBufferRange *hyper,
+                    const TailorVkBufferRange *norm_sq,
+                    guint64 n,
+                    GError **error)
+{
+  static const KBind kinds[] = { K_STORE, K_STORE, K_STORE, K_TEXF, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *r[] = { param, m, v, grad, hyper, norm_sq != NULL ? norm_sq : hyper };
+  guint32 push[8];
+
+  if (!fits_u32 (n, "ops-adamw", error))
+    return FALSE;
+  push[6] = (guint32) n;
+  push[7] = norm_sq != NULL;
+  return op_dispatch (rec, "ops-adamw", kinds, r, 6, push, 8, -1, groups_for (param, n), error);
 }

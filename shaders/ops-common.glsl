@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// What the op kernels share: the workgroup size, the 2-D grid's flat indices, a deterministic
+// workgroup reduction and the LoRA dropout hash.
+//
+// Workgroups are one subgroup wide on CPU implementations (llvmpipe compiles larger ones into
+// coroutines, much slower to build) and 64 wide elsewhere; the host passes WG, a power of two.
+
+layout (constant_id = 0) const uint WG = 64;
+layout (local_size_x_id = 0) in;
+
+// Large grids are 2-D because one grid dimension may be as small as 65535 workgroups.
+uint
+group_index ()
+{
+  return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+}
+
+uint
+global_index ()
+{
+  return group_index () * WG + gl_LocalInvocationID.x;
+}
+
+shared float ops_reduce[WG];
+
+// The sum of v over the workgroup: a fixed tree, so the result does not vary from run to run.
+// Every invocation must call it.
+float
+wg_sum (float v)
+{
+  uint l = gl_LocalInvocationID.x;
+
+  ops_reduce[l] = v;
+  barrier ();
+  for (uint s = WG / 2; s > 0; s >>= 1)
+    {
+      if (l < s)
+        ops_reduce[l] += ops_reduce[l + s];
+      barrier ();
+    }
+  float r = ops_reduce[0];
+  barrier ();
+  return r;
+}
+
+// Wellons' lowbias32, exactly as tailor-cpu-ref.c, so the dropout mask matches bit for bit.
+uint
+hash32 (uint x)
+{
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+// tailor_ref_dropout_factor: 0 with probability p, else keep (= 1 / (1 − p), computed on the
+// host because GLSL division need not round correctly).
+float
+dropout_factor (uint seed, uint index, float p, float keep)
+{
+  if (p <= 0.0)
+    return 1.0;
+  float u = float (hash32 (index ^ hash32 (seed + 0x9e3779b9u)) >> 8) * (1.0 / 16777216.0);
+  return u < p ? 0.0 : keep;
+}

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* tailor-cli bench: GFLOP/s of the quantized matmul against the BLAS sgemm ceiling, and
+ * tokens/s of whole training steps on random-weight models of real shapes. */
+#include "config.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "tailor-backend.h"
+#include "tailor-cli-bench.h"
+#include "tailor-cli-private.h"
+#include "tailor-parallel.h"
+#include "tailor-train.h"
+
+/* Uniform values of standard deviation std (uniform on ±std·√3): cheap and reproducible. */
+static void
+fill_random (float *x, gsize n, float std, guint32 seed)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
+  float a = std * 1.7320508f;
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    x[i] = a * (float) (2.0 * g_rand_double (rand) - 1.0);
+}
+
+static double
+now_s (void)
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+/* Seconds of CPU this process has used (user + system, all threads). */
+static double
+cpu_s (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+/* The shortest of n times: on a shared machine, the run least disturbed by others. */
+static double
+best (const double *v, int n)
+{
+  double b = v[0];
+  int i;
+
+  for (i = 1; i < n; i++)
+    b = MIN (b, v[i]);
+  return b;
+}
+
+/* Best seconds of reps calls of sgemm C (M×N) = A (M×K) · op(B) on threads threads. */
+static double
+time_sgemm (int M, int N, int K, gboolean b_transposed, int reps, int threads)
+{
+  g_autofree float *a = g_new (float, (gsize) M * K);
+  g_autofree float *b = g_new (float, (gsize) K * N);
+  g_autofree float *c = g_new0 (float, (gsize) M * N);
+  g_autofree double *times = g_new (double, reps);
+  int r;
+
+  fill_random (a, (gsize) M * K, 1.0f, 1);
+  fill_random (b, (gsize) K * N, 1.0f, 2);
+  openblas_set_num_threads (threads);
+  for (r = -1; r < reps; r++)
+    {
+      double t0 = now_s ();
+
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, M, N, K,
+                   1.0f, a, K, b, b_transposed ? K : N, 0.0f, c, N);
+      if (r >= 0)
+        times[r] = now_s () - t0;
+    }
+  openblas_set_num_threads (1);
+  return best (times, reps);
+}
+
+/* Best seconds of reps submits of g. */
+static double
+time_graph (TailorGraph *g, int reps, GError **error)
+{
+  g_autofree double *times = g_new (double, reps);
+  int r;
+
+  for (r = -1; r < reps; r++)
+    {
+      double t0 = now_s ();
+
+      if (!tailor_graph_submit (g, error))
+        return -1.0;
+      if (r >= 0)
+        times[r] = now_s () - t0;
+    }
+  return best (times, reps);
+}
+
+/* W {IC, OC} of type, random, in backend memory. */
+static gboolean
+weight_new (TailorBackend *b, TailorType type, int IC, int OC, TailorTensor *out, GError **error)
+{
+  gsize row = tailor_type_row_size (type, IC);
+  g_autofree float *values = g_new (float, IC);
+  g_autofree guint8 *data = NULL;
+  gint64 ne[2] = { IC, OC };
+  int o;
+
+  if (row == 0)
+    {
+      g_set_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID,
+                   "rows of %d do not fit type %s", IC, tailor_type_name (type));
+      return FALSE;
+    }
+  data = g_malloc (row * OC);
+  for (o = 0; o < OC; o++)
+    {
+      fill_random (values, IC, 0.02f, (guint32) o + 7);
+      tailor_quantize_row (type, values, data + row * o, IC);
+    }
+  return tailor_tensor_alloc (b, type, 2, ne, out, error) &&
+         tailor_tensor_upload (out, data, error);
+}
+
+static int
+bench_matmul (TailorBackend *b, int T, GStrv types, int reps)
+{
+  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 } };
+  guint s;
+
+  printf ("# matmul on %s, T = %d; GFLOP/s = 2·T·IC·OC / best time of %d runs\n",
+          tailor_backend_get_name (b), T, reps);
+  printf ("%-12s %-8s %-6s %10s %10s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s", "of sgemm");
+  for (s = 0; s < G_N_ELEMENTS (shapes); s++)
+    {
+      int IC = shapes[s][0];
+      int OC = shapes[s][1];
+      double flop = 2.0 * T * IC * OC;
+      int threads = (int) tailor_parallel_get_n_threads ();
+      double ceil_fwd = flop / time_sgemm (T, OC, IC, TRUE, reps, threads) / 1e9;
+      double ceil_bwd = flop / time_sgemm (T, IC, OC, FALSE, reps, threads) / 1e9;
+      g_autofree char *shape = g_strdup_printf ("%d×%d", IC, OC);
+      guint k;
+
+      printf ("%-12s %-8s %-6s %10.2f %10.1f %8s\n", shape, "forward", "sgemm",
+              flop / ceil_fwd / 1e6, ceil_fwd, "1.00");
+      printf ("%-12s %-8s %-6s %10.2f %10.1f %8s\n", shape, "dX", "sgemm", flop / ceil_bwd / 1e6,
+              ceil_bwd, "1.00");
+      for (k = 0; types[k] != NULL; k++)
+        {
+          g_autoptr (GError) error = NULL;
+          g_autoptr (TailorGraph) fwd = tailor_graph_new (b);
+          g_autoptr (TailorGraph) bwd = tailor_graph_new (b);
+          TailorType type;
+          TailorTensor w = { 0 };
+          TailorTensor x = { 0 };
+          TailorTensor y = { 0 };
+          gint64 ne_x[2] = { IC, T };
+          gint64 ne_y[2] = { OC, T };
+          double t_fwd;
+          double t_bwd;
+
+          if (!tailor_type_from_name (types[k], &type))
+            return tailor_cli_failf ("bench: unknown type “%s”", types[k]);
+          if (!weight_new (b, type, IC, OC, &w, &error) ||
+              !tailor_tensor_alloc (b, TAILOR_TYPE_F32, 2, ne_x, &x, &error) ||
+              !tailor_tensor_alloc (b, TAILOR_TYPE_F32, 2, ne_y, &y, &error))
+            {
+              printf ("%-12s %-8s %-6s %s\n", shape, "-", tailor_type_name (type), error->message);
+              tailor_buf_free (w.buf);
+              tailor_buf_free (x.buf);
+              continue;
+            }
+          tailor_op_matmul (fwd, &y, &x, &w, NULL);
+          tailor_op_matmul_backward_input (bwd, &x, &y, &w);
+          t_fwd = time_graph (fwd, reps, &error);
+          t_bwd = t_fwd >= 0 ? time_graph (bwd, reps, &error) : -1.0;
+          tailor_buf_free (w.buf);
+          tailor_buf_free (x.buf);
+          tailor_buf_free (y.buf);
+          if (t_fwd < 0 || t_bwd < 0)
+            return tailor_cli_fail (error);
+          printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f\n", shape, "forward",
+                  tailor_type_name (type), t_fwd * 1e3, flop / t_fwd / 1e9,
+                  flop / t_fwd / 1e9 / ceil_fwd);
+          printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f\n", shape, "dX", tailor_type_name (type),
+                  t_bwd * 1e3, flop / t_bwd / 1e9, flop / t_bwd / 1e9 / ceil_bwd);
+        }
+    }
+  return fflush (stdout) == 0 ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
+}
+
+/* ---- Training steps ---- */
+
+typedef struct
+{
+  const char *name;
+  int n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff;
+  gboolean tied;
+} Shape;
+
+static const Shape shapes[] = {
+  { "tiny", 4096, 288, 6, 6, 6, 768, FALSE },
+  { "135m", 49152, 576, 30, 9, 3, 1536, TRUE },
+  { "qwen0.5b", 151936, 896, 24, 14, 2, 4864, TRUE },
+};
+
+typedef struct
+{
+  TailorGgufWriter *writer;
+  GPtrArray *names;
+  TailorType type;
+  guint32 seed;
+} ModelWriter;
+
+/* A random matrix {ne0, ne1} in the bench's type where its rows fit, else Q8_0, else F32
+ * (llama.cpp's quantizer falls back the same way); vectors are F32 (norms are 1). */
+static gboolean
+add_tensor (ModelWriter *mw, const char *name, int ne0, int ne1, GError **error)
+{
+  TailorType type = ne1 == 1 ? TAILOR_TYPE_F32 : mw->type;
+  gint64 ne[2] = { ne0, ne1 };
+  g_autofree float *row = g_new (float, ne0);
+  g_autoptr (GBytes) bytes = NULL;
+  gsize row_bytes;
+  guint8 *data;
+  int r;
+  int i;
+
+  if (tailor_type_row_size (type, ne0) == 0)
+    type = tailor_type_row_size (TAILOR_TYPE_Q8_0, ne0) != 0 ? TAILOR_TYPE_Q8_0 : TAILOR_TYPE_F32;
+  row_bytes = tailor_type_row_size (type, ne0);
+  data = g_malloc (row_bytes * ne1);
+  for (r = 0; r < ne1; r++)
+    {
+      if (ne1 == 1)
+        for (i = 0; i < ne0; i++)
+          row[i] = 1.0f;
+      else
+        fill_random (row, ne0, 0.02f, mw->seed++);
+      tailor_quantize_row (type, row, data + row_bytes * r, ne0);
+    }
+  bytes = g_bytes_new_take (data, row_bytes * ne1);
+  /* the writer keeps the name until it writes */
+  g_ptr_array_add (mw->names, g_strdup (name));
+  return tailor_gguf_writer_add_tensor (mw->writer,
+                                        g_ptr_array_index (mw->names, mw->names->len - 1), type,
+                                        ne1 == 1 ? 1 : 2, ne, bytes, error);
+}
+
+static TailorModel *
+model_new (const Shape *s, TailorType type, int n_ctx, GError **error)
+{
+  g_autoptr (TailorGgufWriter) writer = tailor_gguf_writer_new ();
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (TailorGguf) gguf = NULL;
+  ModelWriter mw = { writer, names, type, 1 };
+  int hd = s->n_embd / s->n_head;
+  int l;
+
+  tailor_gguf_writer_set_string (writer, "general.architecture", "llama");
+  tailor_gguf_writer_set_string (writer, "general.name", s->name);
+  tailor_gguf_writer_set_u32 (writer, "llama.context_length", n_ctx);
+  tailor_gguf_writer_set_u32 (writer, "llama.embedding_length", s->n_embd);
+  tailor_gguf_writer_set_u32 (writer, "llama.block_count", s->n_layer);
+  tailor_gguf_writer_set_u32 (writer, "llama.feed_forward_length", s->n_ff);
+  tailor_gguf_writer_set_u32 (writer, "llama.attention.head_count", s->n_head);
+  tailor_gguf_writer_set_u32 (writer, "llama.attention.head_count_kv", s->n_head_kv);
+  tailor_gguf_writer_set_f32 (writer, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  tailor_gguf_writer_set_f32 (writer, "llama.rope.freq_base", 10000.0f);
+  tailor_gguf_writer_set_u32 (writer, "llama.vocab_size", s->n_vocab);
+
+  if (!add_tensor (&mw, "token_embd.weight", s->n_embd, s->n_vocab, error) ||
+      !add_tensor (&mw, "output_norm.weight", s->n_embd, 1, error) ||
+      (!s->tied && !add_tensor (&mw, "output.weight", s->n_embd, s->n_vocab, error)))
+    return NULL;
+  for (l = 0; l < s->n_layer; l++)
+    {
+      const struct
+      {
+        const char *name;
+        int ne0, ne1;
+      } t[] = {
+        { "attn_norm", s->n_embd, 1 },
+        { "attn_q", s->n_embd, s->n_head * hd },
+        { "attn_k", s->n_embd, s->n_head_kv * hd },
+        { "attn_v", s->n_embd, s->n_head_kv * hd },
+        { "attn_output", s->n_head * hd, s->n_embd },
+        { "ffn_norm", s->n_embd, 1 },
+        { "ffn_gate", s->n_embd, s->n_ff },
+        { "ffn_up", s->n_embd, s->n_ff },
+        { "ffn_down", s->n_ff, s->n_embd },
+      };
+      guint i;
+
+      for (i = 0; i < G_N_ELEMENTS (t); i++)
+        {
+          g_autofree char *name = g_strdup_printf ("blk.%d.%s.weight", l, t[i].name);
+
+          if (!add_tensor (&mw, name, t[i].ne0, t[i].ne1, error))
+            return NULL;
+        }
+    }
+  bytes = tailor_gguf_writer_to_bytes (writer);
+  g_clear_pointer (&writer, tailor_gguf_writer_free);
+  gguf = tailor_gguf_new_from_bytes (bytes, s->name, error);
+  if (gguf == NULL)
+    return NULL;
+  return tailor_model_new_from_gguf (gguf, error);
+}
+
+/* Multiply-adds × 2 of the model's matrices per token: the linear layers and the output. */
+static double
+matrix_flops_per_token (TailorModel *model)
+{
+  const TailorHparams *hp = &model->hp;
+  double total = (double) hp->n_embd * hp->n_vocab;
+  guint l;
+
+  for (l = 0; l < hp->n_layer; l++)
+    total += (double) hp->n_embd * hp->head_dim *
+               (2.0 * hp->layers[l].n_head + 2.0 * hp->layers[l].n_head_kv) +
+             3.0 * hp->n_embd * hp->layers[l].n_ff;
+  return 2.0 * total;
+}
+
+static int
+bench_train (TailorBackend *b, const char *shape_name, const char *method_name,
+             const char *type_name, int seq, int steps, int rank, int reps)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorModel) model = NULL;
+  g_autoptr (TailorRefAdapter) adapter = NULL;
+  g_autoptr (TailorStep) step = NULL;
+  g_autofree gint32 *tokens = NULL;
+  g_autofree gint32 *targets = NULL;
+  g_autofree gint32 *pos = NULL;
+  g_autofree float *mask = NULL;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (3);
+  TailorStepConfig config = { TAILOR_TRAIN_FULL, 0.0f, seq, 1, FALSE, 0 };
+  const Shape *s = NULL;
+  TailorType type;
+  struct rusage usage;
+  double peak_gflops;
+  double core_gflops;
+  double flops_per_token;
+  double t0;
+  double elapsed;
+  double c0 = 0.0;
+  double busy;
+  int embd;
+  int ff;
+  guint i;
+  int k;
+
+  for (i = 0; i < G_N_ELEMENTS (shapes); i++)
+    if (g_ascii_strcasecmp (shapes[i].name, shape_name) == 0)
+      s = &shapes[i];
+  if (s == NULL && !g_file_test (shape_name, G_FILE_TEST_IS_REGULAR))
+    return tailor_cli_failf ("bench: “%s” is neither a model shape (tiny, 135m or qwen0.5b) "
+                             "nor a GGUF file",
+                             shape_name);
+  if (!tailor_type_from_name (type_name, &type))
+    return tailor_cli_failf ("bench: unknown type “%s”", type_name);
+  if (g_strcmp0 (method_name, "full") == 0)
+    config.method = TAILOR_TRAIN_FULL;
+  else if (g_strcmp0 (method_name, "lora") == 0)
+    config.method = type == TAILOR_TYPE_F32 || type == TAILOR_TYPE_F16 || type == TAILOR_TYPE_BF16
+                      ? TAILOR_TRAIN_LORA
+                      : TAILOR_TRAIN_QLORA;
+  else
+    return tailor_cli_failf ("bench: unknown method “%s” (full or lora)", method_name);
+
+  model = s != NULL ? model_new (s, type, MAX (seq, 512), &error)
+                    : tailor_model_load (shape_name, &error);
+  if (model == NULL)
+    return tailor_cli_fail (error);
+  if (s == NULL)
+    type = model->layers[0].w_up->type;
+  embd = model->hp.n_embd;
+  ff = model->hp.layers[0].n_ff;
+  /* the sgemm peak of the model's widest product, as the utilisation's denominator */
+  peak_gflops = 2.0 * seq * embd * ff /
+                time_sgemm (seq, ff, embd, TRUE, MAX (reps, 20),
+                            (int) tailor_parallel_get_n_threads ()) / 1e9;
+  core_gflops = 2.0 * seq * embd * ff / time_sgemm (seq, ff, embd, TRUE, MAX (reps, 20), 1) / 1e9;
+  if (config.method != TAILOR_TRAIN_FULL)
+    adapter = tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, rank, 2.0f * rank, FALSE, 0.0f,
+                                      1);
+  step = tailor_step_new (b, model, &config, adapter, &error);
+  if (step == NULL)
+    return tailor_cli_fail (error);
+
+  tokens = g_new (gint32, seq);
+  targets = g_new (gint32, seq);
+  pos = g_new (gint32, seq);
+  mask = g_new (float, seq);
+  for (k = 0; k < seq; k++)
+    {
+      tokens[k] = g_rand_int_range (rand, 0, (gint32) model->hp.n_vocab);
+      pos[k] = k;
+      mask[k] = 1.0f;
+    }
+  for (k = 0; k < seq; k++)
+    targets[k] = k + 1 < seq ? tokens[k + 1] : 0;
+
+  /* full: forward, input and weight gradients (6 per parameter and token); LoRA over a
+   * frozen base: no weight gradient (4), the adapters' own work is below 1% at rank 16 */
+  flops_per_token =
+    matrix_flops_per_token (model) * (config.method == TAILOR_TRAIN_FULL ? 3.0 : 2.0);
+  t0 = 0.0;
+  for (k = -1; k < steps; k++)
+    {
+      TailorAdamWHyper hyper = { 1e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, (float) (k + 2), 1.0f, 0.0f };
+      float loss = 0.0f;
+      float norm_sq = 0.0f;
+
+      if (k == 0)
+        {
+          t0 = now_s ();
+          c0 = cpu_s ();
+        }
+      if (!tailor_step_run (step, tokens, targets, mask, pos, 1.0f, (guint32) k, &hyper, &loss,
+                            &norm_sq, &error))
+        return tailor_cli_fail (error);
+    }
+  elapsed = now_s () - t0;
+  busy = cpu_s () - c0;
+  getrusage (RUSAGE_SELF, &usage);
+  printf ("# training step on %s: %s %s %s, sequence %d, %d steps after one warm-up\n",
+          tailor_backend_get_name (b), s != NULL ? s->name : shape_name, tailor_type_name (type),
+          tailor_train_method_name (config.method), seq, steps);
+  printf ("tokens/s        %.1f\n", seq * steps / elapsed);
+  printf ("step            %.3f s\n", elapsed / steps);
+  printf ("model GFLOP/s   %.1f (%.4f GFLOP per token, %s)\n",
+          flops_per_token * seq * steps / elapsed / 1e9, flops_per_token / 1e9,
+          config.method == TAILOR_TRAIN_FULL ? "6 × matrix parameters" : "4 × matrix parameters");
+  printf ("sgemm peak      %.1f GFLOP/s (%d × %d × %d)\n", peak_gflops, seq, embd, ff);
+  printf ("utilisation     %.0f%%\n",
+          100.0 * flops_per_token * seq * steps / elapsed / 1e9 / peak_gflops);
+  /* on a machine shared with other work, the same against the CPU time this process got */
+  printf ("CPU time        %.3f s per step (%.2f cores busy); %.1f GFLOP per CPU-second, "
+          "%.0f%% of one core's sgemm (%.1f GFLOP/s)\n",
+          busy / steps, busy / elapsed, flops_per_token * seq * steps / busy / 1e9,
+          100.0 * flops_per_token * seq * steps / busy / 1e9 / core_gflops, core_gflops);
+  printf ("peak RSS        %.0f MiB\n", usage.ru_maxrss / 1024.0);
+  printf ("backend peak    %.0f MiB\n", tailor_backend_get_peak (b) / 1048576.0);
+  return fflush (stdout) == 0 ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
+}
+
+int
+tailor_cli_bench (int argc, char **argv)
+{
+  gboolean matmul = FALSE;
+  gboolean train = FALSE;
+  g_autofree char *device = NULL;
+  g_autofree char *types = NULL;
+  g_autofree char *model = NULL;
+  g_autofree char *method = NULL;
+  g_autofree char *type = NULL;
+  int tokens = 512;
+  int seq = 256;
+  int steps = 3;
+  int rank = 16;
+  int reps = 3;
+  const GOptionEntry entries[] = {
+    { "matmul", 0, 0, G_OPTION_ARG_NONE, &matmul, "Quantized matmul against the sgemm ceiling",
+      NULL },
+    { "train", 0, 0, G_OPTION_ARG_NONE, &train, "Whole training steps", NULL },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto, cpu, vulkan, vulkan:N (default auto)",
+      "DEVICE" },
+    { "tokens", 0, 0, G_OPTION_ARG_INT, &tokens, "Rows T of the matmul (default 512)", "T" },
+    { "types", 0, 0, G_OPTION_ARG_STRING, &types,
+      "Weight types of the matmul (default F32,F16,Q8_0,Q4_0,Q4_K,Q6_K)", "LIST" },
+    { "reps", 0, 0, G_OPTION_ARG_INT, &reps, "Timed runs per measurement (default 3)", "N" },
+    { "model", 0, 0, G_OPTION_ARG_STRING, &model,
+      "A random model of shape tiny, 135m or qwen0.5b (default tiny), or a GGUF file",
+      "SHAPE|FILE" },
+    { "method", 0, 0, G_OPTION_ARG_STRING, &method, "full or lora (default full)", "METHOD" },
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Weight type of the model (default F32)",
+      "TYPE" },
+    { "seq", 0, 0, G_OPTION_ARG_INT, &seq, "Sequence length (default 256)", "N" },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Timed steps (default 3)", "N" },
+    { "rank", 0, 0, G_OPTION_ARG_INT, &rank, "LoRA rank (default 16)", "R" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = tailor_cli_context_new ("bench", entries);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorBackend) backend = NULL;
+  g_auto (GStrv) type_list = NULL;
+  int rc = TAILOR_CLI_EXIT_OK;
+
+  if (!tailor_cli_parse (context, &argc, &argv))
+    return TAILOR_CLI_EXIT_USAGE;
+  if (argc > 1)
+    return tailor_cli_usage_error (context, "bench takes no arguments");
+  if (!matmul && !train)
+    return tailor_cli_usage_error (context, "say what to measure: --matmul, --train or both");
+  if (tokens < 1 || seq < 2 || steps < 1 || rank < 1 || reps < 1)
+    return tailor_cli_usage_error (context, "--tokens, --seq, --steps, --rank and --reps must "
+                                            "be positive (--seq at least 2)");
+
+  backend = tailor_backend_new (device, &error);
+  if (backend == NULL)
+    return tailor_cli_fail (error);
+  if (matmul)
+    {
+      type_list = g_strsplit (types != NULL ? types : "F32,F16,Q8_0,Q4_0,Q4_K,Q6_K", ",", -1);
+      rc = bench_matmul (backend, tokens, type_list, reps);
+    }
+  if (train && rc == TAILOR_CLI_EXIT_OK)
+    rc = bench_train (backend, model != NULL ? model : "tiny", method != NULL ? method : "full",
+                      type != NULL ? type : "F32", seq, steps, rank, reps);
+  return rc;
+}
