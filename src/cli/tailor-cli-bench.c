@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* tailor-cli bench: GFLOP/s of the quantized matmul against the BLAS sgemm ceiling, and
- * tokens/s of whole training steps on random-weight models of real shapes. */
+ * tokens/s, model-FLOP utilisation and memory of whole training steps on random-weight
+ * models of real shapes, on either backend. */
 #include "config.h"
 
 #include <cblas.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -13,6 +16,8 @@
 #include "tailor-cli-private.h"
 #include "tailor-parallel.h"
 #include "tailor-train.h"
+#include "tailor-vk-kernels.h"
+#include "tailor-vk-matmul.h"
 
 /* Uniform values of standard deviation std (uniform on ±std·√3): cheap and reproducible. */
 static void
@@ -252,13 +257,13 @@ add_tensor (ModelWriter *mw, const char *name, int ne0, int ne1, GError **error)
                                         ne1 == 1 ? 1 : 2, ne, bytes, error);
 }
 
-static TailorModel *
-model_new (const Shape *s, TailorType type, int n_ctx, GError **error)
+/* Writes a random model of shape s to path: the bench then loads it as a run would (mapped,
+ * not a copy in the heap), so that resident memory counts what a real run's does. */
+static gboolean
+model_write (const Shape *s, TailorType type, int n_ctx, const char *path, GError **error)
 {
   g_autoptr (TailorGgufWriter) writer = tailor_gguf_writer_new ();
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GBytes) bytes = NULL;
-  g_autoptr (TailorGguf) gguf = NULL;
   ModelWriter mw = { writer, names, type, 1 };
   int hd = s->n_embd / s->n_head;
   int l;
@@ -278,7 +283,7 @@ model_new (const Shape *s, TailorType type, int n_ctx, GError **error)
   if (!add_tensor (&mw, "token_embd.weight", s->n_embd, s->n_vocab, error) ||
       !add_tensor (&mw, "output_norm.weight", s->n_embd, 1, error) ||
       (!s->tied && !add_tensor (&mw, "output.weight", s->n_embd, s->n_vocab, error)))
-    return NULL;
+    return FALSE;
   for (l = 0; l < s->n_layer; l++)
     {
       const struct
@@ -303,15 +308,31 @@ model_new (const Shape *s, TailorType type, int n_ctx, GError **error)
           g_autofree char *name = g_strdup_printf ("blk.%d.%s.weight", l, t[i].name);
 
           if (!add_tensor (&mw, name, t[i].ne0, t[i].ne1, error))
-            return NULL;
+            return FALSE;
         }
     }
-  bytes = tailor_gguf_writer_to_bytes (writer);
-  g_clear_pointer (&writer, tailor_gguf_writer_free);
-  gguf = tailor_gguf_new_from_bytes (bytes, s->name, error);
-  if (gguf == NULL)
-    return NULL;
-  return tailor_model_new_from_gguf (gguf, error);
+  return tailor_gguf_writer_write (writer, path, error);
+}
+
+/* The model of a shape, made once and kept in the temporary folder (quantizing the 0.5B
+ * shape takes a while), or a GGUF file. */
+static TailorModel *
+model_open (const Shape *s, const char *file, TailorType type, int n_ctx, GError **error)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+
+  if (s == NULL)
+    return tailor_model_load (file, error);
+  name = g_strdup_printf ("tailor-bench-%s-%s-%d.gguf", s->name, tailor_type_name (type), n_ctx);
+  path = g_build_filename (g_get_tmp_dir (), name, NULL);
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      fprintf (stderr, "bench: writing %s once\n", path);
+      if (!model_write (s, type, n_ctx, path, error))
+        return NULL;
+    }
+  return tailor_model_load (path, error);
 }
 
 /* Multiply-adds × 2 of the model's matrices per token: the linear layers and the output. */
@@ -329,9 +350,77 @@ matrix_flops_per_token (TailorModel *model)
   return 2.0 * total;
 }
 
+/* A field of /proc/self/status in bytes ("VmHWM", "RssAnon"…); 0 where there is none. */
+static guint64
+proc_status_bytes (const char *field)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *key = g_strconcat ("\n", field, ":", NULL);
+  const char *at;
+
+  if (!g_file_get_contents ("/proc/self/status", &text, NULL, NULL))
+    return 0;
+  at = strstr (text, key);
+  if (at == NULL)
+    return 0;
+  return g_ascii_strtoull (at + strlen (key), NULL, 10) * 1024;
+}
+
+/* Starts the peak resident size (VmHWM) afresh, so that it measures the training alone and
+ * not the writing of the model before it. */
+static void
+reset_peak_rss (void)
+{
+  FILE *f;
+
+  malloc_trim (0);
+  f = fopen ("/proc/self/clear_refs", "w");
+  if (f == NULL)
+    return;
+  fputs ("5", f);
+  fclose (f);
+}
+
+static double
+mib (guint64 bytes)
+{
+  return bytes / 1048576.0;
+}
+
+/* The device's best fp32 GEMM at T × IC × OC, GFLOP/s, with threads (CPU). Vulkan: the matmul
+ * kernel family the backend runs, forward and input gradient, the faster of the two. */
+static double
+gemm_ceiling (TailorBackend *b, int T, int IC, int OC, int reps, int threads, GError **error)
+{
+  TailorVkContext *ctx;
+  double fwd = 0.0;
+  double bwd = 0.0;
+
+  if (tailor_backend_get_kind (b) == TAILOR_BACKEND_CPU)
+    return 2.0 * T * IC * OC / time_sgemm (T, OC, IC, TRUE, reps, threads) / 1e9;
+  ctx = tailor_backend_vk_get_context (b);
+  if (!tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, IC, OC, TAILOR_VK_MATMUL_FORWARD, reps,
+                               &fwd, error) ||
+      !tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, OC, IC, TAILOR_VK_MATMUL_FORWARD, reps,
+                               &bwd, error))
+    return -1.0;
+  return MAX (fwd, bwd);
+}
+
+typedef struct
+{
+  const char *shape;
+  const char *method;
+  const char *type;
+  int seq;
+  int steps;
+  int rank;
+  int reps;
+  gboolean checkpointing;
+} TrainArgs;
+
 static int
-bench_train (TailorBackend *b, const char *shape_name, const char *method_name,
-             const char *type_name, int seq, int steps, int rank, int reps)
+bench_train (TailorBackend *b, const TrainArgs *args)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TailorModel) model = NULL;
@@ -342,56 +431,66 @@ bench_train (TailorBackend *b, const char *shape_name, const char *method_name,
   g_autofree gint32 *pos = NULL;
   g_autofree float *mask = NULL;
   g_autoptr (GRand) rand = g_rand_new_with_seed (3);
-  TailorStepConfig config = { TAILOR_TRAIN_FULL, 0.0f, seq, 1, FALSE, 0 };
+  g_autofree double *step_s = NULL;
+  int seq = args->seq;
+  int steps = args->steps;
+  TailorStepConfig config = { TAILOR_TRAIN_FULL, 0.0f, seq, 1, args->checkpointing, 0 };
+  gboolean cpu = tailor_backend_get_kind (b) == TAILOR_BACKEND_CPU;
   const Shape *s = NULL;
+  TailorStepMemory parts;
   TailorType type;
-  struct rusage usage;
+  guint64 rss_before;
+  guint64 rss_peak;
+  guint64 rss_anon;
+  guint64 rss_file;
+  guint64 device_peak;
+  guint64 sum;
   double peak_gflops;
-  double core_gflops;
+  double core_gflops = 0.0;
   double flops_per_token;
-  double t0;
-  double elapsed;
+  double t0 = 0.0;
   double c0 = 0.0;
+  double elapsed;
   double busy;
+  double model_gflops;
+  double loadavg[3] = { 0 };
+  float first_loss = 0.0f;
+  float last_loss = 0.0f;
   int embd;
   int ff;
   guint i;
   int k;
 
   for (i = 0; i < G_N_ELEMENTS (shapes); i++)
-    if (g_ascii_strcasecmp (shapes[i].name, shape_name) == 0)
+    if (g_ascii_strcasecmp (shapes[i].name, args->shape) == 0)
       s = &shapes[i];
-  if (s == NULL && !g_file_test (shape_name, G_FILE_TEST_IS_REGULAR))
+  if (s == NULL && !g_file_test (args->shape, G_FILE_TEST_IS_REGULAR))
     return tailor_cli_failf ("bench: “%s” is neither a model shape (tiny, 135m or qwen0.5b) "
                              "nor a GGUF file",
-                             shape_name);
-  if (!tailor_type_from_name (type_name, &type))
-    return tailor_cli_failf ("bench: unknown type “%s”", type_name);
-  if (g_strcmp0 (method_name, "full") == 0)
+                             args->shape);
+  if (!tailor_type_from_name (args->type, &type))
+    return tailor_cli_failf ("bench: unknown type “%s”", args->type);
+  if (g_strcmp0 (args->method, "full") == 0)
     config.method = TAILOR_TRAIN_FULL;
-  else if (g_strcmp0 (method_name, "lora") == 0)
+  else if (g_strcmp0 (args->method, "lora") == 0)
     config.method = type == TAILOR_TYPE_F32 || type == TAILOR_TYPE_F16 || type == TAILOR_TYPE_BF16
                       ? TAILOR_TRAIN_LORA
                       : TAILOR_TRAIN_QLORA;
   else
-    return tailor_cli_failf ("bench: unknown method “%s” (full or lora)", method_name);
+    return tailor_cli_failf ("bench: unknown method “%s” (full or lora)", args->method);
 
-  model = s != NULL ? model_new (s, type, MAX (seq, 512), &error)
-                    : tailor_model_load (shape_name, &error);
+  reset_peak_rss ();
+  rss_before = proc_status_bytes ("VmRSS");
+  model = model_open (s, args->shape, type, MAX (seq, 512), &error);
   if (model == NULL)
     return tailor_cli_fail (error);
   if (s == NULL)
     type = model->layers[0].w_up->type;
   embd = model->hp.n_embd;
   ff = model->hp.layers[0].n_ff;
-  /* the sgemm peak of the model's widest product, as the utilisation's denominator */
-  peak_gflops = 2.0 * seq * embd * ff /
-                time_sgemm (seq, ff, embd, TRUE, MAX (reps, 20),
-                            (int) tailor_parallel_get_n_threads ()) / 1e9;
-  core_gflops = 2.0 * seq * embd * ff / time_sgemm (seq, ff, embd, TRUE, MAX (reps, 20), 1) / 1e9;
   if (config.method != TAILOR_TRAIN_FULL)
-    adapter = tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, rank, 2.0f * rank, FALSE, 0.0f,
-                                      1);
+    adapter = tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, args->rank,
+                                      2.0f * args->rank, FALSE, 0.0f, 1);
   step = tailor_step_new (b, model, &config, adapter, &error);
   if (step == NULL)
     return tailor_cli_fail (error);
@@ -400,6 +499,7 @@ bench_train (TailorBackend *b, const char *shape_name, const char *method_name,
   targets = g_new (gint32, seq);
   pos = g_new (gint32, seq);
   mask = g_new (float, seq);
+  step_s = g_new0 (double, steps);
   for (k = 0; k < seq; k++)
     {
       tokens[k] = g_rand_int_range (rand, 0, (gint32) model->hp.n_vocab);
@@ -413,46 +513,88 @@ bench_train (TailorBackend *b, const char *shape_name, const char *method_name,
    * frozen base: no weight gradient (4), the adapters' own work is below 1% at rank 16 */
   flops_per_token =
     matrix_flops_per_token (model) * (config.method == TAILOR_TRAIN_FULL ? 3.0 : 2.0);
-  t0 = 0.0;
   for (k = -1; k < steps; k++)
     {
       TailorAdamWHyper hyper = { 1e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, (float) (k + 2), 1.0f, 0.0f };
       float loss = 0.0f;
       float norm_sq = 0.0f;
+      double ts = now_s ();
 
       if (k == 0)
         {
-          t0 = now_s ();
+          t0 = ts;
           c0 = cpu_s ();
         }
-      if (!tailor_step_run (step, tokens, targets, mask, pos, 1.0f, (guint32) k, &hyper, &loss,
-                            &norm_sq, &error))
+      if (!tailor_step_run (step, tokens, targets, mask, pos, 1.0f, (guint32) (k + 1), &hyper,
+                            &loss, &norm_sq, &error))
         return tailor_cli_fail (error);
+      if (k >= 0)
+        step_s[k] = now_s () - ts;
+      if (k == -1)
+        first_loss = loss;
+      last_loss = loss;
     }
   elapsed = now_s () - t0;
   busy = cpu_s () - c0;
-  getrusage (RUSAGE_SELF, &usage);
-  printf ("# training step on %s: %s %s %s, sequence %d, %d steps after one warm-up\n",
-          tailor_backend_get_name (b), s != NULL ? s->name : shape_name, tailor_type_name (type),
-          tailor_train_method_name (config.method), seq, steps);
-  printf ("tokens/s        %.1f\n", seq * steps / elapsed);
-  printf ("step            %.3f s\n", elapsed / steps);
-  printf ("model GFLOP/s   %.1f (%.4f GFLOP per token, %s)\n",
-          flops_per_token * seq * steps / elapsed / 1e9, flops_per_token / 1e9,
+  rss_peak = proc_status_bytes ("VmHWM");
+  rss_anon = proc_status_bytes ("RssAnon");
+  rss_file = proc_status_bytes ("RssFile");
+  device_peak = tailor_backend_get_peak (b);
+  tailor_step_get_memory (step, &parts);
+  sum = parts.base_weights + parts.trainable + parts.activations + parts.workspace;
+  if (getloadavg (loadavg, 3) < 0)
+    loadavg[0] = -1.0;
+
+  /* the ceiling after the steps, so that its buffers stay out of the peaks above */
+  peak_gflops = gemm_ceiling (b, seq, embd, ff, MAX (args->reps, cpu ? 20 : 3),
+                              (int) tailor_parallel_get_n_threads (), &error);
+  if (peak_gflops < 0)
+    return tailor_cli_fail (error);
+  if (cpu)
+    core_gflops = gemm_ceiling (b, seq, embd, ff, MAX (args->reps, 20), 1, NULL);
+  model_gflops = flops_per_token * seq * steps / elapsed / 1e9;
+
+  printf ("# training step on %s: %s %s %s, sequence %d, %d steps after one warm-up, "
+          "load average %.1f\n",
+          tailor_backend_get_name (b), s != NULL ? s->name : args->shape,
+          tailor_type_name (type), tailor_train_method_name (config.method), seq, steps,
+          loadavg[0]);
+  if (config.method != TAILOR_TRAIN_FULL)
+    printf ("LoRA            rank %d, alpha %d, on all linear layers\n", args->rank,
+            2 * args->rank);
+  printf ("checkpointing   %s\n", args->checkpointing ? "on (each layer's input kept)" : "off");
+  printf ("tokens/s        %.1f (steps %.3f–%.3f s)\n", seq * steps / elapsed,
+          best (step_s, steps), elapsed / steps);
+  printf ("loss            %.4f → %.4f\n", first_loss, last_loss);
+  printf ("model GFLOP/s   %.1f (%.4f GFLOP per token, %s)\n", model_gflops,
+          flops_per_token / 1e9,
           config.method == TAILOR_TRAIN_FULL ? "6 × matrix parameters" : "4 × matrix parameters");
-  printf ("sgemm peak      %.1f GFLOP/s (%d × %d × %d)\n", peak_gflops, seq, embd, ff);
-  printf ("utilisation     %.0f%%\n",
-          100.0 * flops_per_token * seq * steps / elapsed / 1e9 / peak_gflops);
+  printf ("GEMM peak       %.1f GFLOP/s (%s fp32, %d × %d × %d)\n", peak_gflops,
+          cpu ? "OpenBLAS sgemm" : "Vulkan matmul", seq, embd, ff);
+  printf ("utilisation     %.0f%% (fastest step: %.0f%%)\n", 100.0 * model_gflops / peak_gflops,
+          100.0 * flops_per_token * seq / best (step_s, steps) / 1e9 / peak_gflops);
   /* on a machine shared with other work, the same against the CPU time this process got */
-  printf ("CPU time        %.3f s per step (%.2f cores busy); %.1f GFLOP per CPU-second, "
-          "%.0f%% of one core's sgemm (%.1f GFLOP/s)\n",
-          busy / steps, busy / elapsed, flops_per_token * seq * steps / busy / 1e9,
-          100.0 * flops_per_token * seq * steps / busy / 1e9 / core_gflops, core_gflops);
-  printf ("peak RSS        %.0f MiB\n", usage.ru_maxrss / 1024.0);
-  printf ("backend peak    %.0f MiB\n", tailor_backend_get_peak (b) / 1048576.0);
+  if (cpu)
+    printf ("CPU time        %.3f s per step (%.2f cores busy); %.1f GFLOP per CPU-second, "
+            "%.0f%% of one core's sgemm (%.1f GFLOP/s)\n",
+            busy / steps, busy / elapsed, flops_per_token * seq * steps / busy / 1e9,
+            100.0 * flops_per_token * seq * steps / busy / 1e9 / core_gflops, core_gflops);
+  printf ("memory parts    base weights %.1f MiB + %s %.1f MiB + activations %.1f MiB "
+          "+ workspace %.1f MiB = %.1f MiB\n",
+          mib (parts.base_weights),
+          config.method == TAILOR_TRAIN_FULL ? "weights, gradients, AdamW"
+                                              : "LoRA weights, gradients, AdamW",
+          mib (parts.trainable), mib (parts.activations), mib (parts.workspace), mib (sum));
+  printf ("backend peak    %.1f MiB (%.2f× the parts)\n", mib (device_peak),
+          (double) device_peak / sum);
+  printf ("peak RSS        %.1f MiB (%.2f× the parts); %.1f MiB before the model; at the end "
+          "%.1f MiB anonymous + %.1f MiB file pages (the mapped model)\n",
+          mib (rss_peak), (double) rss_peak / sum, mib (rss_before), mib (rss_anon),
+          mib (rss_file));
+  printf ("memory target   %s %.2f× the parts (≤ 1.25×)\n", cpu ? "peak RSS" : "device peak",
+          (double) (cpu ? rss_peak : device_peak) / sum);
   return fflush (stdout) == 0 ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
 }
-
 int
 tailor_cli_bench (int argc, char **argv)
 {
@@ -468,6 +610,7 @@ tailor_cli_bench (int argc, char **argv)
   int steps = 3;
   int rank = 16;
   int reps = 3;
+  gboolean checkpointing = FALSE;
   const GOptionEntry entries[] = {
     { "matmul", 0, 0, G_OPTION_ARG_NONE, &matmul, "Quantized matmul against the sgemm ceiling",
       NULL },
@@ -479,7 +622,8 @@ tailor_cli_bench (int argc, char **argv)
       "Weight types of the matmul (default F32,F16,Q8_0,Q4_0,Q4_K,Q6_K)", "LIST" },
     { "reps", 0, 0, G_OPTION_ARG_INT, &reps, "Timed runs per measurement (default 3)", "N" },
     { "model", 0, 0, G_OPTION_ARG_STRING, &model,
-      "A random model of shape tiny, 135m or qwen0.5b (default tiny), or a GGUF file",
+      "A random model of shape tiny, 135m or qwen0.5b (default tiny; written once to the "
+      "temporary folder as tailor-bench-*.gguf), or a GGUF file",
       "SHAPE|FILE" },
     { "method", 0, 0, G_OPTION_ARG_STRING, &method, "full or lora (default full)", "METHOD" },
     { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Weight type of the model (default F32)",
@@ -487,6 +631,8 @@ tailor_cli_bench (int argc, char **argv)
     { "seq", 0, 0, G_OPTION_ARG_INT, &seq, "Sequence length (default 256)", "N" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Timed steps (default 3)", "N" },
     { "rank", 0, 0, G_OPTION_ARG_INT, &rank, "LoRA rank (default 16)", "R" },
+    { "checkpointing", 0, 0, G_OPTION_ARG_NONE, &checkpointing,
+      "Gradient checkpointing: keep each layer's input only, recompute the layer", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = tailor_cli_context_new ("bench", entries);
@@ -514,7 +660,11 @@ tailor_cli_bench (int argc, char **argv)
       rc = bench_matmul (backend, tokens, type_list, reps);
     }
   if (train && rc == TAILOR_CLI_EXIT_OK)
-    rc = bench_train (backend, model != NULL ? model : "tiny", method != NULL ? method : "full",
-                      type != NULL ? type : "F32", seq, steps, rank, reps);
+    {
+      TrainArgs args = { model != NULL ? model : "tiny", method != NULL ? method : "full",
+                         type != NULL ? type : "F32", seq, steps, rank, reps, checkpointing };
+
+      rc = bench_train (backend, &args);
+    }
   return rc;
 }

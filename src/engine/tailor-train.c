@@ -1109,6 +1109,55 @@ tailor_step_get_adapter (TailorStep *self, GError **error)
   return g_steal_pointer (&adapter);
 }
 
+static guint64
+buf_bytes (const TailorTensor *t)
+{
+  return t->buf != NULL ? tailor_buf_get_size (t->buf) : 0;
+}
+
+void
+tailor_step_get_memory (TailorStep *self, TailorStepMemory *out)
+{
+  const TailorTensor *work[] = {
+    &self->proj,   &self->x_scratch, &self->xn_out, &self->ce_lse, &self->dx,
+    &self->dxn,    &self->datt,      &self->dq,     &self->dk,     &self->dv,
+    &self->dh,     &self->dgate,     &self->dup,    &self->tokens, &self->targets,
+    &self->mask,   &self->pos,       &self->loss,   &self->dloss,  &self->norm_sq,
+    &self->hyper,  &self->seeds,
+  };
+  guint64 total = 0;
+  guint i;
+  int l;
+  int b;
+  int t;
+
+  g_return_if_fail (self != NULL && out != NULL);
+
+  memset (out, 0, sizeof *out);
+  for (i = 0; i < self->bufs->len; i++)
+    total += tailor_buf_get_size (g_ptr_array_index (self->bufs, i));
+  out->trainable = buf_bytes (&self->values) + buf_bytes (&self->grads) + buf_bytes (&self->m) +
+                   buf_bytes (&self->v);
+  for (l = 0; l <= self->L; l++)
+    out->activations += buf_bytes (&self->xs[l]);
+  for (l = 0; l < self->n_acts; l++)
+    {
+      const Acts *a = &self->acts[l];
+      const TailorTensor *kept[] = { &a->xn1, &a->q,    &a->k,  &a->v,  &a->att,
+                                     &a->x_mid, &a->xn2, &a->gate, &a->up, &a->h };
+
+      for (i = 0; i < G_N_ELEMENTS (kept); i++)
+        out->activations += buf_bytes (kept[i]);
+      for (b = 0; b < self->B; b++)
+        out->activations += buf_bytes (&a->lse[b]);
+      for (t = 0; t < N_TARGETS; t++)
+        out->activations += buf_bytes (&a->xa[t]);
+    }
+  for (i = 0; i < G_N_ELEMENTS (work); i++)
+    out->workspace += buf_bytes (work[i]);
+  out->base_weights = total - out->trainable - out->activations - out->workspace;
+}
+
 /* ---- Data ----
  * Each example becomes tokens with a per-token flag "learn to predict this token"
  * (assistant content by default, everything with loss_on "all"; never an example's first
@@ -1417,6 +1466,7 @@ struct _TailorTrainRun
   TailorTrainEventFunc func;
   gpointer user_data;
 
+  char *device;        /* the device to compute on instead of config->device, or NULL */
   TailorBackend *backend;
   TailorStep *step;
   Batch batch;
@@ -1685,6 +1735,23 @@ tailor_train_run_new_resume (const char *run_dir, GCancellable *cancellable, GEr
   return self;
 }
 
+TailorTrainRun *
+tailor_train_run_new_resume_on (const char *run_dir,
+                                const char *device,
+                                GCancellable *cancellable,
+                                GError **error)
+{
+  TailorTrainRun *self;
+
+  g_return_val_if_fail (run_dir != NULL && device != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = tailor_train_run_new_resume (run_dir, cancellable, error);
+  if (self != NULL)
+    self->device = g_strdup (device);
+  return self;
+}
+
 void
 tailor_train_run_free (TailorTrainRun *self)
 {
@@ -1694,6 +1761,7 @@ tailor_train_run_free (TailorTrainRun *self)
     tailor_run_config_free (self->config);
   g_free (self->config_json);
   g_free (self->config_sha256);
+  g_free (self->device);
   g_clear_pointer (&self->tok, tailor_tokenizer_free);
   g_clear_pointer (&self->model, tailor_model_unref);
   g_free (self->chat_warning);
@@ -2063,7 +2131,7 @@ setup_compute (TailorTrainRun *self, GError **error)
   g_autoptr (TailorRefAdapter) adapter = NULL;
   TailorStepConfig sc = { 0 };
 
-  self->backend = tailor_backend_new (c->device, error);
+  self->backend = tailor_backend_new (self->device != NULL ? self->device : c->device, error);
   if (self->backend == NULL)
     return FALSE;
   sc.method = c->method;

@@ -84,6 +84,17 @@ const float *tailor_step_param_slice (TailorStep *self, int i, const float *flat
 /* The current LoRA values as an adapter (LoRA methods only). */
 TailorRefAdapter *tailor_step_get_adapter (TailorStep *self, GError **error);
 
+/* Bytes of the backend buffers the step holds, by what they are for. A backend's own
+ * scratch (dequantization panels, staging) is in none of them. */
+typedef struct {
+  guint64 base_weights; /* the frozen model as uploaded (FULL: norms and biases only) */
+  guint64 trainable;    /* parameters, gradients and both AdamW moments */
+  guint64 activations;  /* what backward reads: residual streams and the kept layer values */
+  guint64 workspace;    /* activation gradients, attention/loss scratch, the batch's inputs */
+} TailorStepMemory;
+
+void tailor_step_get_memory (TailorStep *self, TailorStepMemory *out);
+
 /* ---- Runs ---- */
 
 typedef struct _TailorTrainRun TailorTrainRun;
@@ -99,6 +110,11 @@ TailorTrainRun *tailor_train_run_new (TailorRunConfig *config, GCancellable *can
 /* Continues the run in run_dir from its last checkpoint (its config.json says the rest). */
 TailorTrainRun *tailor_train_run_new_resume (const char *run_dir, GCancellable *cancellable,
                                              GError **error);
+/* The same on another device than config.json names (as tailor_backend_new takes it):
+ * checkpoints hold plain F32 state, the same for every backend, so a run can move between
+ * them; it then matches an unmoved run within the backends' fp32 tolerance. */
+TailorTrainRun *tailor_train_run_new_resume_on (const char *run_dir, const char *device,
+                                                GCancellable *cancellable, GError **error);
 void tailor_train_run_free (TailorTrainRun *self);
 
 void tailor_train_run_set_event_func (TailorTrainRun *self, TailorTrainEventFunc func,
