@@ -8,6 +8,7 @@
 #include "tailor-goal-page.h"
 #include "tailor-model-page.h"
 #include "tailor-pending-page.h"
+#include "tailor-train-page.h"
 #include "tailor-wizard.h"
 
 struct _TailorWizard
@@ -304,6 +305,7 @@ tailor_wizard_init (TailorWizard *self)
   g_type_ensure (TAILOR_TYPE_DOCUMENTS_PAGE);
   g_type_ensure (TAILOR_TYPE_GOAL_PAGE);
   g_type_ensure (TAILOR_TYPE_MODEL_PAGE);
+  g_type_ensure (TAILOR_TYPE_TRAIN_PAGE);
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->pages = g_ptr_array_new ();
@@ -315,9 +317,7 @@ tailor_wizard_init (TailorWizard *self)
                     "checks", _("Checks"),
                     _("Checking the model’s license and whether your computer can train it is not "
                       "built yet.")));
-  add_page (self, tailor_pending_page_new (
-                    "train", _("Train"),
-                    _("Training with a live loss chart, pause and resume is not built yet.")));
+  add_page (self, g_object_new (TAILOR_TYPE_TRAIN_PAGE, NULL));
   add_page (self, tailor_pending_page_new (
                     "results", _("Results"),
                     _("Comparing the tuned model with the base model is not built yet.")));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The real window, driven as a user would: projects, the Goal, Model and Documents steps,
+ * the Train step with a real trainer (fail, run, pause, reopen, resume, re-attach, finish),
  * reopening, and a screenshot of every page in light and dark style. */
 #include "config.h"
 
@@ -12,8 +13,10 @@
 #include "tailor-documents-page.h"
 #include "tailor-goal-page.h"
 #include "tailor-hash.h"
+#include "tailor-line-chart.h"
 #include "tailor-model-page.h"
 #include "tailor-test-model.h"
+#include "tailor-train-page.h"
 #include "tailor-window.h"
 
 #define WAIT_MS 20000
@@ -709,6 +712,317 @@ walk_documents (Fixture *f, TailorWizard *wizard)
   g_assert_true (gtk_widget_is_sensitive (next));
 }
 
+/* ---- Train ---- */
+
+static gboolean
+is_spin_button (GtkWidget *widget, gconstpointer data)
+{
+  return GTK_IS_SPIN_BUTTON (widget);
+}
+
+static GtkSpinButton *
+row_spin (GtkWidget *page, const char *title)
+{
+  GtkWidget *spin = find_widget (GTK_WIDGET (find_row (page, title)), is_spin_button, NULL);
+
+  g_assert_nonnull (spin);
+  return GTK_SPIN_BUTTON (spin);
+}
+
+static gboolean
+widget_mapped (gpointer widget)
+{
+  return gtk_widget_get_mapped (widget);
+}
+
+static gboolean
+train_idle (gpointer page)
+{
+  return !tailor_train_page_get_busy (page);
+}
+
+static gboolean
+run_final (gpointer page)
+{
+  TailorRunSupervisor *s = tailor_train_page_get_supervisor (page);
+
+  return s != NULL && tailor_run_state_is_final (tailor_run_supervisor_get_state (s));
+}
+
+static gboolean
+run_not_final (gpointer page)
+{
+  return !run_final (page);
+}
+
+static gint64 wanted_step;
+
+/* Past wanted_step, or ended: a test then fails on the state it sees, not on a timeout. */
+static gboolean
+run_past_step (gpointer page)
+{
+  TailorRunSupervisor *s = tailor_train_page_get_supervisor (page);
+
+  return s != NULL && (tailor_run_supervisor_get_step (s) >= wanted_step ||
+                       tailor_run_state_is_final (tailor_run_supervisor_get_state (s)));
+}
+
+static TailorRunState
+run_state (TailorWizardPage *page)
+{
+  TailorRunSupervisor *s = tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page));
+
+  g_assert_nonnull (s);
+  return tailor_run_supervisor_get_state (s);
+}
+
+static void
+assert_run_ok (TailorWizardPage *page)
+{
+  TailorRunSupervisor *s = tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page));
+
+  if (s != NULL && tailor_run_supervisor_get_state (s) == TAILOR_RUN_STATE_FAILED)
+    g_error ("the training run failed: %s", tailor_run_supervisor_get_error_message (s));
+}
+
+static gboolean
+is_line_chart (GtkWidget *widget, gconstpointer data)
+{
+  return TAILOR_IS_LINE_CHART (widget);
+}
+
+/* Points of a series of the page's chart: 0 training loss, 1 held-out loss. */
+static guint
+chart_points (GtkWidget *page, guint series)
+{
+  GtkWidget *chart = find_widget (page, is_line_chart, NULL);
+  g_autoptr (TailorChartSeries) s = NULL;
+
+  g_assert_nonnull (chart);
+  s = g_list_model_get_item (tailor_line_chart_get_series (TAILOR_LINE_CHART (chart)), series);
+  return tailor_chart_series_get_n_points (s);
+}
+
+static void
+walk_train (Fixture *f)
+{
+  GtkWidget *window = GTK_WIDGET (f->window);
+  TailorWizard *wizard = wizard_of (f);
+  TailorWizardPage *page;
+  GtkWidget *start;
+  g_autofree char *real_cli = g_strdup (g_getenv ("TAILOR_CLI"));
+  g_autofree char *lr = NULL;
+  g_autofree char *run_dir = NULL;
+  g_autoptr (JsonObject) settings = NULL;
+  g_autoptr (TailorProject) stored = NULL;
+  g_autoptr (TailorCatalogue) catalogue = NULL;
+  g_autoptr (GPtrArray) runs = NULL;
+  g_autoptr (GArray) losses = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *advanced[] = { "Method", "Attention layers", "Feed-forward layers", "Rank", "Alpha",
+                             "Dropout", "Rank-stabilised scaling (rsLoRA)", "Learning rate",
+                             "Schedule", "Warm-up steps", "Weight decay", "Gradient clipping",
+                             "Sequence length", "Batch size", "Gradient accumulation",
+                             "Passes over the examples", "Maximum steps",
+                             "Pack short examples together", "Learn from",
+                             "Gradient checkpointing", "Seed", "Held-out loss every",
+                             "Checkpoint every", "Device" };
+  const char *expanders[] = { "Adapter", "Optimizer", "Data and Batches", "Run" };
+  TailorRunSupervisor *s;
+  gint64 paused_at;
+
+  g_assert_nonnull (real_cli);
+  tailor_wizard_show_step (wizard, "train");
+  page = tailor_wizard_get_page (wizard, "train");
+  settle ();
+
+  /* Three plain choices, each saying what it does and how many steps it takes. */
+  assert_row_shown (GTK_WIDGET (page), "Quick");
+  assert_row_shown (GTK_WIDGET (page), "Balanced");
+  assert_row_shown (GTK_WIDGET (page), "Thorough");
+  g_assert_cmpint (tailor_train_page_get_preset (TAILOR_TRAIN_PAGE (page)), ==,
+                   TAILOR_TRAIN_PRESET_BALANCED);
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (GTK_WIDGET (page), "Quick")),
+                            "the time is estimated after your first run"));
+  g_assert_nonnull (strstr (adw_preferences_group_get_description (
+                              find_group (GTK_WIDGET (page), "How Thorough Should Training Be?")),
+                            "1 held-out example measures the result."));
+  start = find_button (GTK_WIDGET (page), "train.start");
+  g_assert_true (gtk_widget_is_sensitive (start));
+  screenshot_both (window, "50-train-choices");
+
+  /* Advanced holds every run.json setting. */
+  for (guint i = 0; i < G_N_ELEMENTS (expanders); i++)
+    {
+      GtkWidget *expander = find_widget (GTK_WIDGET (page), is_row_titled, expanders[i]);
+
+      g_assert_nonnull (expander);
+      g_assert_true (gtk_widget_get_mapped (expander));
+      adw_expander_row_set_expanded (ADW_EXPANDER_ROW (expander), TRUE);
+    }
+  settle ();
+  for (guint i = 0; i < G_N_ELEMENTS (advanced); i++)
+    {
+      GtkWidget *row = find_widget (GTK_WIDGET (page), is_row_titled, advanced[i]);
+
+      g_test_message ("setting “%s”", advanced[i]);
+      g_assert_nonnull (row);
+      g_assert_true (gtk_widget_get_mapped (row));
+    }
+  screenshot_scrolled_to (window, GTK_WIDGET (page),
+                          GTK_WIDGET (find_group (GTK_WIDGET (page), "Advanced")),
+                          "51-train-advanced");
+
+  /* Quick makes one pass; Thorough more than Balanced, with a larger adapter. */
+  adw_action_row_activate (find_row (GTK_WIDGET (page), "Quick"));
+  settings = tailor_train_page_dup_settings (TAILOR_TRAIN_PAGE (page));
+  g_assert_cmpint (json_object_get_int_member (settings, "epochs"), ==, 1);
+  g_clear_pointer (&settings, json_object_unref);
+  adw_action_row_activate (find_row (GTK_WIDGET (page), "Thorough"));
+  settings = tailor_train_page_dup_settings (TAILOR_TRAIN_PAGE (page));
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (settings, "lora"),
+                                               "rank"),
+                   >, 16);
+  g_clear_pointer (&settings, json_object_unref);
+  adw_action_row_activate (find_row (GTK_WIDGET (page), "Quick"));
+  /* The model's context is 256 tokens: the sequence length never exceeds it. */
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (row_spin (GTK_WIDGET (page), "Sequence length")),
+                   <=, 256);
+
+  /* A learning rate that is not a number is explained, and blocks the start. */
+  lr = g_strdup (gtk_editable_get_text (
+    GTK_EDITABLE (find_widget (GTK_WIDGET (page), is_row_titled, "Learning rate"))));
+  gtk_editable_set_text (GTK_EDITABLE (find_widget (GTK_WIDGET (page), is_row_titled,
+                                                    "Learning rate")),
+                         "fast");
+  g_assert_false (gtk_widget_is_sensitive (start));
+  g_assert_nonnull (find_widget (GTK_WIDGET (page), is_label_with,
+                                 "The learning rate must be a number above 0 and at most 0.1, "
+                                 "such as 0.0002."));
+  gtk_editable_set_text (GTK_EDITABLE (find_widget (GTK_WIDGET (page), is_row_titled,
+                                                    "Learning rate")),
+                         lr);
+  g_assert_true (gtk_widget_is_sensitive (start));
+
+  /* A trainer that dies without a word: the error is shown with advice, and a new run is
+   * offered (there is no checkpoint to resume from). */
+  g_setenv ("TAILOR_CLI", "/bin/false", TRUE);
+  gtk_widget_activate (start);
+  g_assert_true (wait_for (run_final, page));
+  g_assert_true (wait_for (train_idle, page));
+  settle ();
+  g_assert_cmpint (run_state (page), ==, TAILOR_RUN_STATE_FAILED);
+  assert_row_shown (GTK_WIDGET (page), "Training Failed");
+  assert_row_shown (GTK_WIDGET (page),
+                    "The training process stopped with exit status 1 without saying why");
+  g_assert_cmpstr (adw_action_row_get_subtitle (find_row (
+                     GTK_WIDGET (page),
+                     "The training process stopped with exit status 1 without saying why")),
+                   ==, "No checkpoint was written before it stopped. Start a new run.");
+  g_assert_true (gtk_widget_get_mapped (find_button (GTK_WIDGET (page), "train.new")));
+  g_assert_false (gtk_widget_get_mapped (find_button (GTK_WIDGET (page), "train.resume")));
+  screenshot_both (window, "52-train-failed");
+  gtk_widget_activate (find_button (GTK_WIDGET (page), "train.new"));
+  g_assert_true (wait_for (widget_mapped, start));
+  g_setenv ("TAILOR_CLI", real_cli, TRUE);
+
+  /* The real trainer, small enough to be quick and long enough to pause. */
+  gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Sequence length"), 128);
+  gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Batch size"), 1);
+  gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Maximum steps"), 120);
+  gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Held-out loss every"), 20);
+  gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Checkpoint every"), 20);
+  adw_combo_row_set_selected (ADW_COMBO_ROW (find_widget (GTK_WIDGET (page), is_row_titled,
+                                                          "Device")),
+                              2);
+  g_assert_true (gtk_widget_is_sensitive (start));
+  gtk_widget_activate (start);
+  wanted_step = 3;
+  g_assert_true (wait_for (run_past_step, page));
+  assert_run_ok (page);
+  g_assert_cmpint (run_state (page), ==, TAILOR_RUN_STATE_RUNNING);
+  settle ();
+  g_assert_cmpuint (chart_points (GTK_WIDGET (page), 0), >=, 3);
+  assert_row_shown (GTK_WIDGET (page), "Training…");
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (GTK_WIDGET (page), "Step")),
+                            "of 120"));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (GTK_WIDGET (page), "Speed")),
+                            "tokens per second"));
+  screenshot_both (window, "53-train-running");
+
+  /* Pause: a checkpoint, then Paused with Resume offered. */
+  gtk_widget_activate (find_button (GTK_WIDGET (page), "train.pause"));
+  g_assert_true (wait_for (run_final, page));
+  assert_run_ok (page);
+  g_assert_cmpint (run_state (page), ==, TAILOR_RUN_STATE_PAUSED);
+  paused_at = tailor_run_supervisor_get_step (tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page)));
+  g_assert_cmpint (paused_at, <, 120);
+  settle ();
+  assert_row_shown (GTK_WIDGET (page), "Paused");
+  g_assert_true (gtk_widget_get_mapped (find_button (GTK_WIDGET (page), "train.resume")));
+  screenshot_both (window, "54-train-paused");
+
+  /* Reopening shows the paused run with its curve; Resume continues it. */
+  close_window (f);
+  open_window (f);
+  window = GTK_WIDGET (f->window);
+  wizard = wizard_of (f);
+  g_assert_cmpstr (tailor_wizard_get_step_id (wizard), ==, "train");
+  page = tailor_wizard_get_page (wizard, "train");
+  settle ();
+  g_assert_cmpint (run_state (page), ==, TAILOR_RUN_STATE_PAUSED);
+  g_assert_cmpuint (chart_points (GTK_WIDGET (page), 0), >=, (guint) paused_at);
+  gtk_widget_activate (find_button (GTK_WIDGET (page), "train.resume"));
+  g_assert_true (wait_for (run_not_final, page));
+  wanted_step = paused_at + 3;
+  g_assert_true (wait_for (run_past_step, page));
+  assert_run_ok (page);
+
+  /* Closing the window mid-run leaves the child training; the reopened window follows it. */
+  run_dir = g_strdup (tailor_run_supervisor_get_run_dir (
+    tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page))));
+  if (run_state (page) == TAILOR_RUN_STATE_RUNNING)
+    {
+      g_test_message ("closing the window at step %" G_GINT64_FORMAT " of a running run",
+                      tailor_run_supervisor_get_step (
+                        tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page))));
+      close_window (f);
+      g_assert_true (tailor_run_dir_child_alive (run_dir));
+      open_window (f);
+      window = GTK_WIDGET (f->window);
+      wizard = wizard_of (f);
+      page = tailor_wizard_get_page (wizard, "train");
+      g_assert_nonnull (tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page)));
+    }
+  g_assert_true (wait_for (run_final, page));
+  assert_run_ok (page);
+  settle ();
+  g_assert_cmpint (run_state (page), ==, TAILOR_RUN_STATE_DONE);
+  assert_row_shown (GTK_WIDGET (page), "Finished");
+  /* One point per step: the steps a resume repeats replace the old ones. */
+  g_assert_cmpuint (chart_points (GTK_WIDGET (page), 0), ==, 120);
+  g_assert_cmpuint (chart_points (GTK_WIDGET (page), 1), >=, 6);
+  g_assert_true (gtk_widget_is_sensitive (find_button (GTK_WIDGET (wizard), "wizard.next")));
+  screenshot_both (window, "55-train-finished");
+
+  /* The catalogue has the run as done, with its losses. */
+  catalogue = tailor_catalogue_open (NULL, 0, &error);
+  g_assert_no_error (error);
+  stored = tailor_catalogue_find_project (catalogue, "Support replies", &error);
+  g_assert_no_error (error);
+  runs = tailor_catalogue_list_runs (catalogue, stored->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (runs->len, ==, 2);
+  g_assert_cmpstr (((TailorRun *) runs->pdata[0])->status, ==, "failed");
+  g_assert_cmpstr (((TailorRun *) runs->pdata[1])->status, ==, "done");
+  losses = tailor_catalogue_list_metrics (catalogue, ((TailorRun *) runs->pdata[1])->id, "loss",
+                                          &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (losses->len, ==, 120);
+  s = tailor_train_page_get_supervisor (TAILOR_TRAIN_PAGE (page));
+  g_assert_true (g_file_test (tailor_run_supervisor_get_run_dir (s), G_FILE_TEST_IS_DIR));
+}
+
 static void
 test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
 {
@@ -723,7 +1037,7 @@ test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
   const char *behaviours[] = { "Format and structure", "Tone and clarity",
                                "Terminology and style", "Tool use and refusals",
                                "A narrow task", "Style-guide adherence" };
-  const char *pending[] = { "checks", "train", "results", "export" };
+  const char *pending[] = { "checks", "results", "export" };
   TailorWizardPage *documents_page;
   g_autofree char *version = NULL;
 
@@ -886,6 +1200,8 @@ test_goal_and_model_survive_reopen (Fixture *f, gconstpointer data)
   gtk_widget_activate (find_button (GTK_WIDGET (wizard), "wizard.back"));
   wait_for_step (wizard, "documents");
   assert_row_shown (GTK_WIDGET (documents_page), "Leak check passed");
+
+  walk_train (f);
 }
 
 static gboolean
@@ -935,6 +1251,18 @@ test_narrow_window_folds (Fixture *f, gconstpointer data)
                             "estimated at about 4 characters per token"));
   g_assert_cmpint (gtk_widget_get_width (window), <=, 360);
   screenshot_both (window, "22-narrow-documents");
+
+  /* Train waits for a model, and says so. */
+  tailor_wizard_show_step (wizard_of (f), "train");
+  settle ();
+  assert_row_shown (GTK_WIDGET (tailor_wizard_get_page (wizard_of (f), "train")),
+                    "Choose a base model in the Model step first.");
+  g_assert_false (gtk_widget_is_sensitive (
+    find_button (GTK_WIDGET (tailor_wizard_get_page (wizard_of (f), "train")), "train.start")));
+  g_assert_cmpint (gtk_widget_get_width (window), <=, 360);
+  screenshot_both (window, "26-narrow-train");
+  tailor_wizard_show_step (wizard_of (f), "documents");
+  settle ();
   screenshot_scrolled_to (window, GTK_WIDGET (page),
                           GTK_WIDGET (find_group (GTK_WIDGET (page), "Secrets and Personal Data")),
                           "23-narrow-documents-hygiene");
@@ -1127,6 +1455,14 @@ main (int argc, char **argv)
 
   gtk_test_init (&argc, &argv, NULL);
   adw_init ();
+  /* The Train step runs the real trainer of this build. */
+  if (g_getenv ("TAILOR_CLI") == NULL && g_getenv ("G_TEST_BUILDDIR") != NULL)
+    {
+      g_autofree char *cli = g_build_filename (g_getenv ("G_TEST_BUILDDIR"), "..", "..", "src",
+                                               "cli", "tailor-cli", NULL);
+
+      g_setenv ("TAILOR_CLI", cli, TRUE);
+    }
   /* No animations, so a screenshot shows where a transition ends; GNOME's own title-button
    * layout, since a bare X server would otherwise add minimize and maximize. */
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
