@@ -44,7 +44,9 @@ help_activated (GSimpleAction *action, GVariant *parameter, gpointer user_data)
     {
       const char *step = tailor_wizard_get_step_id (tailor_window_get_wizard (TAILOR_WINDOW (window)));
 
-      if (g_strcmp0 (step, "goal") == 0 || g_strcmp0 (step, "model") == 0)
+      /* The steps that have a help page of their own (help/C/<step>.page). */
+      if (g_strv_contains ((const char *const[]) { "goal", "model", "documents", "train", NULL },
+                           step != NULL ? step : ""))
         page = step;
     }
   uri = g_strdup_printf ("help:io.github.tailorapp.Tailor/%s", page);
