@@ -472,6 +472,83 @@ test_attention_forward_backward_match_cpu (void)
   free_tensor (&tdv);
 }
 
+/* A prompt of 11 queries, then single queries resubmitting one graph at new positions: each
+ * step matches the CPU reference over the cache so far, and the caches hold exactly what was
+ * stored (the keys of the step come from k and v, earlier ones from the cache). */
+static void
+test_attention_cached_matches_cpu_step_by_step (void)
+{
+  enum
+  {
+    N_CTX = 24,
+    P = 11,
+    N = 17,
+    H = 4,
+    HKV = 2,
+    HD = 16
+  };
+  g_autofree float *q = NULL, *k = NULL, *v = NULL, *got = NULL, *got_k = NULL, *got_v = NULL;
+  g_autofree float *want = g_new (float, N *H *HD);
+  g_autoptr (TailorGraph) g_prompt = NULL;
+  g_autoptr (TailorGraph) g_step = NULL;
+  gint32 pos[P];
+  TailorTensor tq, tk, tv, tout, tkc, tvc, tpos, sq, sk, sv, sout, spos;
+
+  if (!need_backend ())
+    return;
+  q = random_floats (N * H * HD, -1.5, 1.5);
+  k = random_floats (N * HKV * HD, -1.5, 1.5);
+  v = random_floats (N * HKV * HD, -1, 1);
+  for (int t = 0; t < P; t++)
+    pos[t] = t;
+  tq = tensor_f32 (H * HD, P, q);
+  tk = tensor_f32 (HKV * HD, P, k);
+  tv = tensor_f32 (HKV * HD, P, v);
+  tout = tensor_f32 (H * HD, P, NULL);
+  tkc = tensor_f32 (HKV * HD, N_CTX, NULL);
+  tvc = tensor_f32 (HKV * HD, N_CTX, NULL);
+  tpos = tensor_i32 (P, pos);
+  sq = tensor_f32 (H * HD, 1, NULL);
+  sk = tensor_f32 (HKV * HD, 1, NULL);
+  sv = tensor_f32 (HKV * HD, 1, NULL);
+  sout = tensor_f32 (H * HD, 1, NULL);
+  spos = tensor_i32 (1, NULL);
+  g_prompt = tailor_graph_new (backend);
+  tailor_op_attention_cached (g_prompt, &tout, &tq, &tk, &tv, &tkc, &tvc, &tpos, H, HKV, HD);
+  g_step = tailor_graph_new (backend);
+  tailor_op_attention_cached (g_step, &sout, &sq, &sk, &sv, &tkc, &tvc, &spos, H, HKV, HD);
+  submit (g_prompt);
+  got = download (&tout);
+  tailor_ref_attention_forward (want, q, k, v, P, 0, H, HKV, HD);
+  assert_close ("cached attention, prompt", got, want, P * H * HD, 1e-5, 1e-4);
+  for (gint32 t = P; t < N; t++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree float *step = NULL;
+
+      tailor_tensor_upload (&sq, q + t * H * HD, &error);
+      g_assert_no_error (error);
+      tailor_tensor_upload (&sk, k + t * HKV * HD, &error);
+      g_assert_no_error (error);
+      tailor_tensor_upload (&sv, v + t * HKV * HD, &error);
+      g_assert_no_error (error);
+      tailor_tensor_upload (&spos, &t, &error);
+      g_assert_no_error (error);
+      submit (g_step);
+      step = download (&sout);
+      tailor_ref_attention_forward (want, q + t * H * HD, k, v, 1, t, H, HKV, HD);
+      assert_close ("cached attention, decoding", step, want, H * HD, 1e-5, 1e-4);
+    }
+  got_k = download (&tkc);
+  got_v = download (&tvc);
+  g_assert_cmpmem (got_k, sizeof (float) * N * HKV * HD, k, sizeof (float) * N * HKV * HD);
+  g_assert_cmpmem (got_v, sizeof (float) * N * HKV * HD, v, sizeof (float) * N * HKV * HD);
+  assert_no_validation_messages ();
+  free_tensor (&tq), free_tensor (&tk), free_tensor (&tv), free_tensor (&tout);
+  free_tensor (&tkc), free_tensor (&tvc), free_tensor (&tpos), free_tensor (&sq);
+  free_tensor (&sk), free_tensor (&sv), free_tensor (&sout), free_tensor (&spos);
+}
+
 /* ---- Matmul: the general kernel with dequantized weights, split-K and the quantized kernels ----
  */
 
@@ -1299,6 +1376,8 @@ main (int argc, char *argv[])
                    test_rope_normal_and_neox_match_cpu);
   g_test_add_func ("/backend-vk/attention/forward-backward-match-cpu",
                    test_attention_forward_backward_match_cpu);
+  g_test_add_func ("/backend-vk/attention/cached-matches-cpu-step-by-step",
+                   test_attention_cached_matches_cpu_step_by_step);
   g_test_add_func ("/backend-vk/matmul/f32-and-q8_0-match-cpu", test_matmul_f32_and_q8_0_match_cpu);
   g_test_add_func ("/backend-vk/lora/with-dropout-matches-cpu", test_lora_with_dropout_matches_cpu);
   g_test_add_func ("/backend-vk/cross-entropy/chunked-matches-cpu",

@@ -554,6 +554,116 @@ test_attention (void)
   check_attention (130, 3, 3, 64);  /* several tiles, no grouping */
 }
 
+/* A prompt of n_prompt queries, then n_decode single queries resubmitting one graph: each
+ * step's output is the reference's over the cache so far, and the caches hold exactly the
+ * keys and values stored into them. */
+static void
+check_attention_cached (int n_ctx, int n_prompt, int n_decode, int n_head, int n_head_kv, int hd)
+{
+  g_autoptr (TailorBackend) b = cpu_backend ();
+  g_autoptr (TailorGraph) g_prompt = tailor_graph_new (b);
+  g_autoptr (TailorGraph) g_step = tailor_graph_new (b);
+  int n = n_prompt + n_decode;
+  gsize q_width = (gsize) n_head * hd;
+  gsize kv_width = (gsize) n_head_kv * hd;
+  g_autofree float *q = random_floats (n * q_width, 1.0f, 30);
+  g_autofree float *k = random_floats (n * kv_width, 1.0f, 31);
+  g_autofree float *v = random_floats (n * kv_width, 1.0f, 32);
+  g_autofree float *want = g_new (float, n * q_width);
+  g_autofree float *got_k = NULL;
+  g_autofree float *got_v = NULL;
+  g_autofree char *what = g_strdup_printf ("cached attention, %d + %d of %d positions, %d/%d "
+                                           "heads of %d",
+                                           n_prompt, n_decode, n_ctx, n_head, n_head_kv, hd);
+  g_autofree gint32 *pos = g_new (gint32, n_prompt);
+  TailorTensor ts[10];
+  int t;
+
+  for (t = 0; t < n_prompt; t++)
+    pos[t] = t;
+  ts[0] = tensor_new (b, TAILOR_TYPE_F32, q_width, n_prompt, NULL);  /* prompt out */
+  ts[1] = tensor_new (b, TAILOR_TYPE_F32, q_width, n_prompt, q);
+  ts[2] = tensor_new (b, TAILOR_TYPE_F32, kv_width, n_prompt, k);
+  ts[3] = tensor_new (b, TAILOR_TYPE_F32, kv_width, n_prompt, v);
+  ts[4] = tensor_new (b, TAILOR_TYPE_F32, kv_width, n_ctx, NULL);    /* caches */
+  ts[5] = tensor_new (b, TAILOR_TYPE_F32, kv_width, n_ctx, NULL);
+  ts[6] = tensor_new (b, TAILOR_TYPE_I32, n_prompt, 1, pos);
+  ts[7] = tensor_new (b, TAILOR_TYPE_F32, q_width, 3, NULL);         /* step out, q, k, v */
+  ts[8] = tensor_new (b, TAILOR_TYPE_F32, kv_width, 2, NULL);
+  ts[9] = tensor_new (b, TAILOR_TYPE_I32, 1, 1, NULL);
+  {
+    TailorTensor out1 = tailor_tensor_rows (&ts[7], 0, 1);
+    TailorTensor q1 = tailor_tensor_rows (&ts[7], 1, 1);
+    TailorTensor k1 = tailor_tensor_rows (&ts[8], 0, 1);
+    TailorTensor v1 = tailor_tensor_rows (&ts[8], 1, 1);
+
+    tailor_op_attention_cached (g_prompt, &ts[0], &ts[1], &ts[2], &ts[3], &ts[4], &ts[5], &ts[6],
+                                n_head, n_head_kv, hd);
+    tailor_op_attention_cached (g_step, &out1, &q1, &k1, &v1, &ts[4], &ts[5], &ts[9], n_head,
+                                n_head_kv, hd);
+    submit (g_prompt);
+    {
+      g_autofree float *got = download (&ts[0]);
+
+      tailor_ref_attention_forward (want, q, k, v, n_prompt, 0, n_head, n_head_kv, hd);
+      assert_close (got, want, n_prompt * q_width, TOL_REDUCTION, what);
+    }
+    for (t = n_prompt; t < n; t++)
+      {
+        g_autoptr (GError) error = NULL;
+        g_autofree float *got = NULL;
+
+        g_assert_true (tailor_tensor_upload (&q1, q + t * q_width, &error));
+        g_assert_true (tailor_tensor_upload (&k1, k + t * kv_width, &error));
+        g_assert_true (tailor_tensor_upload (&v1, v + t * kv_width, &error));
+        g_assert_true (tailor_tensor_upload (&ts[9], &t, &error));
+        g_assert_no_error (error);
+        submit (g_step);
+        got = download (&out1);
+        tailor_ref_attention_forward (want, q + t * q_width, k, v, 1, t, n_head, n_head_kv, hd);
+        assert_close (got, want, q_width, TOL_REDUCTION, what);
+      }
+  }
+  got_k = download (&ts[4]);
+  got_v = download (&ts[5]);
+  g_assert_cmpmem (got_k, sizeof (float) * n * kv_width, k, sizeof (float) * n * kv_width);
+  g_assert_cmpmem (got_v, sizeof (float) * n * kv_width, v, sizeof (float) * n * kv_width);
+  free_tensors (ts, G_N_ELEMENTS (ts));
+}
+
+static void
+test_attention_cached (void)
+{
+  check_attention_cached (8, 3, 4, 2, 1, 8);
+  check_attention_cached (96, 70, 9, 6, 2, 32); /* the prompt spans tiles of keys */
+  check_attention_cached (40, 1, 20, 3, 3, 64); /* decoding alone, no grouping */
+}
+
+/* A position past the cache is an error naming the op, not a write outside it. */
+static void
+test_attention_cached_rejects_position_past_cache (void)
+{
+  g_autoptr (TailorBackend) b = cpu_backend ();
+  g_autoptr (TailorGraph) g = tailor_graph_new (b);
+  g_autoptr (GError) error = NULL;
+  gint32 pos[2] = { 7, 8 };
+  TailorTensor ts[7];
+
+  ts[0] = tensor_new (b, TAILOR_TYPE_F32, 8, 2, NULL);
+  ts[1] = tensor_new (b, TAILOR_TYPE_F32, 8, 2, NULL);
+  ts[2] = tensor_new (b, TAILOR_TYPE_F32, 8, 2, NULL);
+  ts[3] = tensor_new (b, TAILOR_TYPE_F32, 8, 2, NULL);
+  ts[4] = tensor_new (b, TAILOR_TYPE_F32, 8, 8, NULL);
+  ts[5] = tensor_new (b, TAILOR_TYPE_F32, 8, 8, NULL);
+  ts[6] = tensor_new (b, TAILOR_TYPE_I32, 2, 1, pos);
+  tailor_op_attention_cached (g, &ts[0], &ts[1], &ts[2], &ts[3], &ts[4], &ts[5], &ts[6], 1, 1, 8);
+  g_assert_false (tailor_graph_submit (g, &error));
+  g_assert_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "attention_cached"));
+  g_assert_nonnull (strstr (error->message, "outside the cache of 8 positions"));
+  free_tensors (ts, G_N_ELEMENTS (ts));
+}
+
 static void
 test_swiglu (void)
 {
@@ -989,6 +1099,10 @@ main (int argc, char **argv)
   g_test_add_func ("/backend/cpu/rmsnorm-matches-reference", test_rmsnorm);
   g_test_add_func ("/backend/cpu/rope-matches-reference", test_rope);
   g_test_add_func ("/backend/cpu/attention-matches-reference", test_attention);
+  g_test_add_func ("/backend/cpu/attention-cached-matches-reference-step-by-step",
+                   test_attention_cached);
+  g_test_add_func ("/backend/cpu/attention-cached-rejects-position-past-cache",
+                   test_attention_cached_rejects_position_past_cache);
   g_test_add_func ("/backend/cpu/swiglu-matches-reference", test_swiglu);
   g_test_add_func ("/backend/cpu/lora-matches-reference", test_lora);
   g_test_add_func ("/backend/cpu/cross-entropy-matches-reference", test_cross_entropy);

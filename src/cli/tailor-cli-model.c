@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* tailor-cli tokenize, logits and generate: running a model's tokenizer and the CPU reference. */
+/* tailor-cli tokenize, logits and generate: running a model's tokenizer, and the forward pass
+ * on a backend (tailor-infer) or the CPU reference. */
 #include "config.h"
 
 #include <stdio.h>
@@ -8,22 +9,112 @@
 
 #include "tailor-chat.h"
 #include "tailor-cli-private.h"
-#include "tailor-cli-train.h"
 #include "tailor-cpu-ref.h"
+#include "tailor-infer.h"
+#include "tailor-lora.h"
 #include "tailor-model.h"
 #include "tailor-sampler.h"
 #include "tailor-tokenizer.h"
 
-static gboolean
-check_device (const char *device, GError **error)
+#define DEVICE_HELP \
+  "auto (default: a GPU through Vulkan, else the CPU), cpu, vulkan, vulkan:N or ref"
+
+/* Where logits and generate compute: a backend through tailor-infer, or the CPU reference
+ * ("ref"). The reference has no adapter path with a KV cache, so with an adapter it evaluates
+ * the whole sequence again at every step. */
+typedef struct
 {
-  if (device == NULL || g_str_equal (device, "cpu") || g_str_equal (device, "auto"))
-    return TRUE;
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-               "Device “%s” is not available for this command: it runs on the CPU reference "
-               "only; use --device cpu",
-               device);
-  return FALSE;
+  TailorModel *model;       /* borrowed */
+  TailorBackend *backend;
+  TailorInfer *infer;
+  TailorRefContext *ref;
+  TailorRefAdapter *adapter;
+  GArray *seen;             /* ref with adapter: every token so far */
+} Runner;
+
+static void
+runner_clear (Runner *r)
+{
+  g_clear_pointer (&r->infer, tailor_infer_free);
+  g_clear_pointer (&r->backend, tailor_backend_free);
+  g_clear_pointer (&r->ref, tailor_ref_context_free);
+  g_clear_pointer (&r->adapter, tailor_ref_adapter_free);
+  g_clear_pointer (&r->seen, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Runner, runner_clear)
+
+static gboolean
+runner_open (Runner *r, TailorModel *model, const char *device, const char *adapter_path,
+             guint n_ctx, GError **error)
+{
+  memset (r, 0, sizeof *r);
+  r->model = model;
+  if (adapter_path != NULL)
+    {
+      r->adapter = tailor_lora_read_gguf (adapter_path, model, error);
+      if (r->adapter == NULL)
+        return FALSE;
+    }
+  if (device != NULL && g_str_equal (device, "ref"))
+    {
+      if (r->adapter != NULL)
+        {
+          r->seen = g_array_new (FALSE, FALSE, sizeof (gint32));
+          return TRUE;
+        }
+      r->ref = tailor_ref_context_new (model, n_ctx, error);
+      return r->ref != NULL;
+    }
+  r->backend = tailor_backend_new (device != NULL ? device : "auto", error);
+  if (r->backend == NULL)
+    return FALSE;
+  r->infer = tailor_infer_new (r->backend, model, r->adapter, n_ctx, error);
+  return r->infer != NULL;
+}
+
+/* "cpu (OpenBLAS, 2 threads)", "llvmpipe …" or "CPU reference". */
+static const char *
+runner_device_name (Runner *r)
+{
+  return r->backend != NULL ? tailor_backend_get_name (r->backend) : "CPU reference";
+}
+
+static guint
+runner_n_past (Runner *r)
+{
+  if (r->infer != NULL)
+    return tailor_infer_get_n_past (r->infer);
+  if (r->ref != NULL)
+    return tailor_ref_context_get_n_past (r->ref);
+  return r->seen->len;
+}
+
+static gboolean
+runner_eval (Runner *r, const gint32 *ids, guint n, gboolean all, float *logits, GError **error)
+{
+  g_autofree float *every = NULL;
+  gsize n_vocab = r->model->hp.n_vocab;
+  guint first;
+
+  if (r->infer != NULL)
+    return tailor_infer_eval (r->infer, ids, n, all, logits, error);
+  if (r->ref != NULL)
+    return tailor_ref_context_eval (r->ref, ids, n, all, logits, error);
+  first = r->seen->len;
+  g_array_append_vals (r->seen, ids, n);
+  every = g_new (float, (gsize) r->seen->len * n_vocab);
+  if (!tailor_ref_adapter_logits (r->model, r->adapter, (const gint32 *) r->seen->data,
+                                  (int) r->seen->len, every, error))
+    {
+      g_array_set_size (r->seen, first);
+      return FALSE;
+    }
+  if (all)
+    memcpy (logits, every + (gsize) first * n_vocab, sizeof (float) * n * n_vocab);
+  else
+    memcpy (logits, every + (gsize) (r->seen->len - 1) * n_vocab, sizeof (float) * n_vocab);
+  return TRUE;
 }
 
 /* "1 2 3" or "1,2,3"; ids are checked against the vocabulary later, by the caller. */
@@ -255,7 +346,7 @@ tailor_cli_logits (int argc, char **argv)
     { "adapter", 0, 0, G_OPTION_ARG_FILENAME, &adapter,
       "Apply a LoRA adapter (adapter.gguf from tailor-cli train)", "ADAPTER" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON document", NULL },
-    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute (only cpu for now)",
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute: " DEVICE_HELP,
       "DEVICE" },
     { NULL },
   };
@@ -263,7 +354,7 @@ tailor_cli_logits (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (TailorModel) model = NULL;
   g_autoptr (TailorTokenizer) tok = NULL;
-  g_autoptr (TailorRefContext) ctx = NULL;
+  g_auto (Runner) runner = { 0 };
   g_autoptr (GArray) ids = NULL;
   g_autoptr (GArray) top_ids = NULL;
   g_autofree float *logits = NULL;
@@ -289,8 +380,6 @@ tailor_cli_logits (int argc, char **argv)
       if (ids == NULL)
         return tailor_cli_usage_error (context, "%s", error->message);
     }
-  if (!check_device (device, &error))
-    return tailor_cli_fail (error);
 
   model = load_model_and_tokenizer (model_path, &tok, &error);
   if (model == NULL)
@@ -311,21 +400,9 @@ tailor_cli_logits (int argc, char **argv)
 
   n_rows = all ? ids->len : 1;
   logits = g_new (float, (gsize) n_rows *n_vocab);
-  if (adapter != NULL)
-    {
-      if (!tailor_cli_adapter_logits (model, adapter, (const gint32 *) ids->data, ids->len, all,
-                                      logits, &error))
-        return tailor_cli_fail (error);
-    }
-  else
-    {
-      ctx = tailor_ref_context_new (model, ids->len, &error);
-      if (ctx == NULL)
-        return tailor_cli_fail (error);
-      if (!tailor_ref_context_eval (ctx, (const gint32 *) ids->data, ids->len, all, logits,
-                                    &error))
-        return tailor_cli_fail (error);
-    }
+  if (!runner_open (&runner, model, device, adapter, ids->len, &error) ||
+      !runner_eval (&runner, (const gint32 *) ids->data, ids->len, all, logits, &error))
+    return tailor_cli_fail (error);
 
   last = logits + (gsize) (n_rows - 1) * n_vocab;
   logprobs = g_memdup2 (last, sizeof (float) * n_vocab);
@@ -337,6 +414,8 @@ tailor_cli_logits (int argc, char **argv)
       g_autoptr (JsonBuilder) b = json_builder_new ();
 
       json_builder_begin_object (b);
+      json_builder_set_member_name (b, "device");
+      json_builder_add_string_value (b, runner_device_name (&runner));
       json_builder_set_member_name (b, "n_vocab");
       json_builder_add_int_value (b, n_vocab);
       add_int_array (b, "tokens", ids);
@@ -441,6 +520,7 @@ tailor_cli_generate (int argc, char **argv)
   g_autofree char *prompt = NULL;
   g_autofree char *system = NULL;
   g_autofree char *device = NULL;
+  g_autofree char *adapter = NULL;
   gboolean chat = FALSE, json = FALSE;
   int max_tokens = 128, top_k = 40;
   double temperature = 0.8, top_p = 0.95;
@@ -464,7 +544,9 @@ tailor_cli_generate (int argc, char **argv)
     { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default: a random one)", "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json,
       "Print one JSON document at the end instead of streaming text", NULL },
-    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute (only cpu for now)",
+    { "adapter", 0, 0, G_OPTION_ARG_FILENAME, &adapter,
+      "Apply a LoRA adapter (adapter.gguf from tailor-cli train)", "ADAPTER" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute: " DEVICE_HELP,
       "DEVICE" },
     { NULL },
   };
@@ -472,7 +554,7 @@ tailor_cli_generate (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (TailorModel) model = NULL;
   g_autoptr (TailorTokenizer) tok = NULL;
-  g_autoptr (TailorRefContext) ctx = NULL;
+  g_auto (Runner) runner = { 0 };
   g_autoptr (TailorSampler) sampler = NULL;
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
   g_autoptr (GArray) generated = g_array_new (FALSE, FALSE, sizeof (gint32));
@@ -500,8 +582,6 @@ tailor_cli_generate (int argc, char **argv)
   if (!tailor_cli_check_utf8 (context, "--prompt", prompt) ||
       (system != NULL && !tailor_cli_check_utf8 (context, "--system", system)))
     return TAILOR_CLI_EXIT_USAGE;
-  if (!check_device (device, &error))
-    return tailor_cli_fail (error);
 
   model = load_model_and_tokenizer (model_path, &tok, &error);
   if (model == NULL)
@@ -538,8 +618,7 @@ tailor_cli_generate (int argc, char **argv)
   n_ctx = ids->len + max_tokens;
   if (model->hp.n_ctx_train > 0)
     n_ctx = MIN (n_ctx, model->hp.n_ctx_train);
-  ctx = tailor_ref_context_new (model, n_ctx, &error);
-  if (ctx == NULL)
+  if (!runner_open (&runner, model, device, adapter, n_ctx, &error))
     return tailor_cli_fail (error);
 
   /* With --json the text is collected for the document instead of streamed. */
@@ -551,7 +630,7 @@ tailor_cli_generate (int argc, char **argv)
   sampler = tailor_sampler_new (&params);
 
   logits = g_new (float, n_vocab);
-  if (tailor_ref_context_eval (ctx, (const gint32 *) ids->data, ids->len, FALSE, logits, &error))
+  if (runner_eval (&runner, (const gint32 *) ids->data, ids->len, FALSE, logits, &error))
     {
       while (generated->len < (guint) max_tokens)
         {
@@ -572,12 +651,12 @@ tailor_cli_generate (int argc, char **argv)
           emit_utf8 (pending, text, out, FALSE);
           if (generated->len >= (guint) max_tokens)
             break;
-          if (tailor_ref_context_get_n_past (ctx) >= n_ctx)
+          if (runner_n_past (&runner) >= n_ctx)
             {
               stop = "context";
               break;
             }
-          if (!tailor_ref_context_eval (ctx, &next, 1, FALSE, logits, &error))
+          if (!runner_eval (&runner, &next, 1, FALSE, logits, &error))
             break;
         }
     }
@@ -590,6 +669,8 @@ tailor_cli_generate (int argc, char **argv)
       if (error != NULL)
         return tailor_cli_fail (error);
       json_builder_begin_object (b);
+      json_builder_set_member_name (b, "device");
+      json_builder_add_string_value (b, runner_device_name (&runner));
       json_builder_set_member_name (b, "seed");
       json_builder_add_int_value (b, params.seed);
       add_int_array (b, "prompt_tokens", ids);

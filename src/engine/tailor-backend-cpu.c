@@ -1003,6 +1003,7 @@ typedef struct
   float *delta;                /* (n_head, T) dout · out */
   int T, n_head, n_head_kv, hd;
   int n_qb, n_kb;
+  int p0;                      /* the first query's key position (cached attention; else 0) */
   float scale;
 } AttentionJob;
 
@@ -1075,15 +1076,15 @@ attention_forward_blocks (gint64 begin, gint64 end, gpointer user_data)
           l[r] = 0.0f;
         }
       memset (acc, 0, sizeof (float) * nq * hd);
-      for (j0 = 0; j0 < t0 + nq; j0 += ATT_BK)
+      for (j0 = 0; j0 < j->p0 + t0 + nq; j0 += ATT_BK)
         {
-          int nk = MIN (ATT_BK, t0 + nq - j0);
+          int nk = MIN (ATT_BK, j->p0 + t0 + nq - j0);
           const float *kb = j->k + (gsize) j0 * kv_stride + (gsize) kvh * hd;
           const float *vb = j->v + (gsize) j0 * kv_stride + (gsize) kvh * hd;
 
           cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, j->scale, qh,
                        q_stride, kb, kv_stride, 0.0f, s, ATT_BK);
-          mask_block (s, nq, nk, t0, j0);
+          mask_block (s, nq, nk, j->p0 + t0, j0);
           softmax_block (s, nq, nk, m, l, corr);
           for (r = 0; r < nq; r++)
             for (d = 0; d < hd; d++)
@@ -1125,6 +1126,38 @@ run_attention (const TailorOp *op)
   /* tasks run the last query blocks (the longest rows) first, so the chunks left at the
    * end are the short ones */
   tailor_parallel_for ((gint64) j.n_qb * j.n_head, 1, HOT (attention_forward_blocks), &j);
+}
+
+/* Stores k, v at rows pos[0] … of the caches, then attends the queries over the cache. */
+static gboolean
+run_attention_cached (const TailorOp *op, guint index, GError **error)
+{
+  AttentionJob j = { 0 };
+  const gint32 *pos = ptr (&op->t[6]);
+  gint64 kv_width = (gint64) op->i[1] * op->i[2];
+  gint64 n_ctx = tailor_tensor_n_elements (&op->t[4]) / kv_width;
+  gint64 T = tailor_tensor_n_elements (&op->t[6]);
+
+  if (pos[0] < 0 || pos[0] + T > n_ctx)
+    return op_fail (error, index, op,
+                    "positions %d … %" G_GINT64_FORMAT " lie outside the cache of %"
+                    G_GINT64_FORMAT " positions",
+                    pos[0], pos[0] + T - 1, n_ctx);
+  memcpy (fptr (&op->t[4]) + pos[0] * kv_width, fptr (&op->t[2]), sizeof (float) * T * kv_width);
+  memcpy (fptr (&op->t[5]) + pos[0] * kv_width, fptr (&op->t[3]), sizeof (float) * T * kv_width);
+  j.out = fptr (&op->t[0]);
+  j.q = fptr (&op->t[1]);
+  j.k = fptr (&op->t[4]);
+  j.v = fptr (&op->t[5]);
+  j.n_head = op->i[0];
+  j.n_head_kv = op->i[1];
+  j.hd = op->i[2];
+  j.T = (int) T;
+  j.p0 = pos[0];
+  j.scale = 1.0f / sqrtf ((float) j.hd);
+  j.n_qb = (j.T + ATT_BQ - 1) / ATT_BQ;
+  tailor_parallel_for ((gint64) j.n_qb * j.n_head, 1, HOT (attention_forward_blocks), &j);
+  return TRUE;
 }
 
 /* P = exp(s − lse) (masked to 0) and dS = P ∘ (dP − delta) for one block. */
@@ -1857,6 +1890,8 @@ run_op (TailorBackend *backend, const TailorOp *op, guint index, GError **error)
     case TAILOR_OP_ATTENTION_BACKWARD:
       run_attention_backward (backend, op);
       return TRUE;
+    case TAILOR_OP_ATTENTION_CACHED:
+      return run_attention_cached (op, index, error);
     case TAILOR_OP_SWIGLU:
       {
         Elementwise j = { fptr (&t[0]), fptr (&t[1]), fptr (&t[2]) };

@@ -633,6 +633,13 @@ record_op (VkCompiled *c,
                    range (&t[6], &s[6]), range (&t[7], &s[7]), range (&t[8], &s[8]), T,
                    (guint) op->i[0], (guint) op->i[1], (guint) op->i[2], error);
         }
+      case TAILOR_OP_ATTENTION_CACHED:
+        return tailor_vk_op_attention_cached (
+          rec, range (&t[0], &s[0]), range (&t[4], &s[4]), range (&t[5], &s[5]),
+          range (&t[1], &s[1]), range (&t[2], &s[2]), range (&t[3], &s[3]), range (&t[6], &s[6]),
+          (guint) tailor_tensor_n_elements (&t[6]),
+          (guint) rows_of (&t[4], (gint64) op->i[1] * op->i[2]), (guint) op->i[0],
+          (guint) op->i[1], (guint) op->i[2], error);
       case TAILOR_OP_SWIGLU:
         if (t[0].offset % ctx->info->texel_buffer_alignment != 0 ||
             t[1].offset % ctx->info->texel_buffer_alignment != 0 ||

@@ -46,6 +46,7 @@ static const char *const op_names[] = {
   [TAILOR_OP_CROSS_ENTROPY_BACKWARD] = "cross_entropy_backward",
   [TAILOR_OP_GRAD_NORM_SQ] = "grad_norm_sq",
   [TAILOR_OP_ADAMW] = "adamw",
+  [TAILOR_OP_ATTENTION_CACHED] = "attention_cached",
 };
 
 const char *
@@ -897,6 +898,51 @@ tailor_op_attention (TailorGraph *g,
       rec_elements (&r, k, "k", T * n_head_kv * head_dim, "T × n_head_kv × head_dim, T from q");
       rec_elements (&r, v, "v", T * n_head_kv * head_dim, "T × n_head_kv × head_dim, T from q");
       rec_elements (&r, lse, "lse", T * n_head, "n_head × T");
+    }
+  rec_end (&r);
+}
+
+void
+tailor_op_attention_cached (TailorGraph *g,
+                            const TailorTensor *out,
+                            const TailorTensor *q,
+                            const TailorTensor *k,
+                            const TailorTensor *v,
+                            const TailorTensor *k_cache,
+                            const TailorTensor *v_cache,
+                            const TailorTensor *pos,
+                            int n_head,
+                            int n_head_kv,
+                            int head_dim)
+{
+  Rec r;
+
+  g_return_if_fail (g != NULL);
+  rec_begin (&r, g, TAILOR_OP_ATTENTION_CACHED);
+  rec_tensor (&r, out, "out", F32, FALSE);
+  rec_tensor (&r, q, "q", F32, FALSE);
+  rec_tensor (&r, k, "k", F32, FALSE);
+  rec_tensor (&r, v, "v", F32, FALSE);
+  rec_tensor (&r, k_cache, "k_cache", F32, FALSE);
+  rec_tensor (&r, v_cache, "v_cache", F32, FALSE);
+  rec_tensor (&r, pos, "pos", I32, FALSE);
+  check_heads (&r, n_head, n_head_kv, head_dim);
+  if (r.ok)
+    {
+      gint64 T = tailor_tensor_n_elements (pos);
+      gint64 kv_width = (gint64) n_head_kv * head_dim;
+      gint64 n_ctx = tailor_tensor_n_elements (k_cache) / kv_width;
+
+      rec_elements (&r, q, "q", T * n_head * head_dim, "T × n_head × head_dim, T = pos");
+      rec_elements (&r, out, "out", T * n_head * head_dim, "T × n_head × head_dim, as q");
+      rec_elements (&r, k, "k", T * kv_width, "T × n_head_kv × head_dim, T = pos");
+      rec_elements (&r, v, "v", T * kv_width, "T × n_head_kv × head_dim, T = pos");
+      rec_elements (&r, k_cache, "k_cache", n_ctx * kv_width, "n_ctx × n_head_kv × head_dim");
+      rec_elements (&r, v_cache, "v_cache", n_ctx * kv_width,
+                    "n_ctx × n_head_kv × head_dim, as k_cache");
+      if (r.ok && n_ctx < T)
+        rec_fail (&r, "the cache holds %" G_GINT64_FORMAT " positions, fewer than the %"
+                  G_GINT64_FORMAT " queries", n_ctx, T);
     }
   rec_end (&r);
 }

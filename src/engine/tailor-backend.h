@@ -132,6 +132,17 @@ void tailor_op_attention_backward (TailorGraph *g, const TailorTensor *dq, const
                                    const TailorTensor *out, const TailorTensor *lse,
                                    const TailorTensor *q, const TailorTensor *k,
                                    const TailorTensor *v, int n_head, int n_head_kv, int head_dim);
+/* Inference over a KV cache. k, v (T, n_head_kv, hd) become rows pos[0] … pos[0] + T − 1 of
+ * k_cache, v_cache (n_ctx, n_head_kv, hd); then out (T, n_head, hd) is causal GQA attention of
+ * q (T, n_head, hd) where query t sits at position pos[0] + t and sees cache rows 0 ..= pos[0] + t:
+ * tailor_ref_attention_forward with q_pos0 = pos[0]. pos (I32, T) holds consecutive positions
+ * (RoPE's) that must lie in [0, n_ctx); it is read at submit time, so one graph serves every
+ * step of a generation. */
+void tailor_op_attention_cached (TailorGraph *g, const TailorTensor *out, const TailorTensor *q,
+                                 const TailorTensor *k, const TailorTensor *v,
+                                 const TailorTensor *k_cache, const TailorTensor *v_cache,
+                                 const TailorTensor *pos, int n_head, int n_head_kv,
+                                 int head_dim);
 /* out (T, C) = silu (gate) * up */
 void tailor_op_swiglu (TailorGraph *g, const TailorTensor *out, const TailorTensor *gate,
                        const TailorTensor *up);

@@ -659,6 +659,40 @@ tailor_vk_op_attention (TailorVkRecorder *rec,
 }
 
 gboolean
+tailor_vk_op_attention_cached (TailorVkRecorder *rec,
+                               const TailorVkBufferRange *out,
+                               const TailorVkBufferRange *k_cache,
+                               const TailorVkBufferRange *v_cache,
+                               const TailorVkBufferRange *q,
+                               const TailorVkBufferRange *k,
+                               const TailorVkBufferRange *v,
+                               const TailorVkBufferRange *pos,
+                               guint T,
+                               guint n_ctx,
+                               guint n_head,
+                               guint n_head_kv,
+                               guint hd,
+                               GError **error)
+{
+  static const KBind kinds[] = { K_STORE4, K_STORE4, K_STORE4, K_TEXF4, K_TEXF4, K_TEXF4, K_TEXI };
+  const TailorVkBufferRange *r[] = { out, k_cache, v_cache, q, k, v, pos };
+  guint32 push[12];
+
+  if (!check_attention (T, n_head, n_head_kv, hd, error) ||
+      !fits_u32 ((guint64) n_ctx * n_head_kv * hd, "ops-attention-cached", error))
+    return FALSE;
+  if (T == 0 || n_ctx < T)
+    return invalid (error, "ops-attention-cached", "the cache is shorter than the queries");
+  push[7] = T;
+  push[8] = n_head;
+  push[9] = n_head_kv;
+  push[10] = fbits (1.0f / sqrtf ((float) hd));
+  push[11] = n_ctx;
+  return op_dispatch (rec, "ops-attention-cached", kinds, r, 7, push, 12, hd,
+                      groups_for (out, (guint64) T * n_head), error);
+}
+
+gboolean
 tailor_vk_op_attention_backward (TailorVkRecorder *rec,
                                  const TailorVkBufferRange *dq,
                                  const TailorVkBufferRange *dk,

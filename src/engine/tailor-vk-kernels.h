@@ -134,6 +134,22 @@ gboolean tailor_vk_op_attention (TailorVkRecorder *rec,
                                  guint n_head_kv,
                                  guint hd,
                                  GError **error);
+/* Inference: k, v (T, n_head_kv, hd) stored as cache rows pos[0] + t, then out (T, n_head, hd) =
+ * attention of query t at position pos[0] + t over cache rows 0 ..= pos[0] + t. */
+gboolean tailor_vk_op_attention_cached (TailorVkRecorder *rec,
+                                        const TailorVkBufferRange *out,
+                                        const TailorVkBufferRange *k_cache,
+                                        const TailorVkBufferRange *v_cache,
+                                        const TailorVkBufferRange *q,
+                                        const TailorVkBufferRange *k,
+                                        const TailorVkBufferRange *v,
+                                        const TailorVkBufferRange *pos,
+                                        guint T,
+                                        guint n_ctx,
+                                        guint n_head,
+                                        guint n_head_kv,
+                                        guint hd,
+                                        GError **error);
 /* dq, dk, dv += attention's gradients; delta is a scratch of T · n_head floats */
 gboolean tailor_vk_op_attention_backward (TailorVkRecorder *rec,
                                           const TailorVkBufferRange *dq,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Interop with llama.cpp: models written by `tailor-cli make-test-model` must load in llama.cpp
 // (the build shipped in node-llama-cpp) and give the same next-token log-probabilities as our
-// fp32 CPU reference, within a tolerance per weight type. Prints a table; exits 1 on a failure.
+// fp32 CPU reference, within a tolerance per weight type, and so must our forward pass over the op
+// interface on the CPU backend and on Vulkan (lavapipe here). Prints a table; exits 1 on a failure.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,6 +50,10 @@ const types = [
   { type: "q6_k", ...quantTol },
 ];
 const archs = ["llama", "qwen2"];
+// `tailor-cli logits --device`: the CPU reference, the CPU backend and the best Vulkan device.
+// The bounds are llama.cpp's noise, the same for each: our devices agree with one another to
+// ~1e-6 (tests/test-infer.c), far inside it.
+const devices = ["ref", "cpu", "vulkan"];
 const prompts = [
   "Hello",
   "The quick brown fox jumps over the lazy dog.",
@@ -75,9 +80,9 @@ function topIds(values, k) {
   return [...values.keys()].sort((a, b) => values[b] - values[a] || a - b).slice(0, k);
 }
 
-function ours(modelPath, tokens) {
+function ours(modelPath, tokens, device) {
   const out = execFileSync(cli, ["logits", "--json", "--all", "--top", "5", "--model", modelPath,
-                                 "--tokens", tokens.join(" ")],
+                                 "--tokens", tokens.join(" "), "--device", device],
                            { encoding: "utf8", maxBuffer: 1 << 28 });
   const doc = JSON.parse(out);
   return logSoftmax(doc.positions[doc.positions.length - 1]);
@@ -111,49 +116,64 @@ try {
         context = await model.createContext({ contextSize: 256 });
       } catch (e) {
         failures.push(`${name}: llama.cpp refused ${path}: ${e.message}`);
-        rows.push({ name, verdict: "REFUSED" });
+        rows.push({ name, device: "", verdict: "REFUSED" });
         continue;
       }
       const sequence = context.getSequence();
-      const failuresBefore = failures.length;
-      let maxAbs = 0, sumAbs = 0, count = 0, argmaxSame = 0, nearTies = 0, worstTop5 = 5;
-      let maxProb = 0, nVocab = 0;
+      const stats = new Map(devices.map((device) => [device, {
+        maxAbs: 0, sumAbs: 0, count: 0, argmaxSame: 0, nearTies: 0, worstTop5: 5, maxProb: 0,
+        nVocab: 0, seconds: 0 }]));
 
       for (const text of prompts) {
         const tokens = model.tokenize(text, false);
         if (model.tokens.bos != null && arch === "llama") tokens.unshift(model.tokens.bos);
-        const a = ours(path, tokens);
-        nVocab = a.length;
-        const b = await theirs(sequence, tokens, nVocab);
-        const topA = topIds(a, 5), topB = topIds(b, 5);
-        for (let v = 0; v < nVocab; v++) {
-          const d = Math.abs(a[v] - b[v]);
-          maxAbs = Math.max(maxAbs, d);
-          sumAbs += d;
-          count++;
+        let b = null;
+        for (const device of devices) {
+          const st = stats.get(device);
+          const label = `${name} (${device})`;
+          const started = process.hrtime.bigint();
+          const a = ours(path, tokens, device);
+          st.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+          st.nVocab = a.length;
+          if (b === null) b = await theirs(sequence, tokens, a.length);
+          const topA = topIds(a, 5), topB = topIds(b, 5);
+          for (let v = 0; v < a.length; v++) {
+            const d = Math.abs(a[v] - b[v]);
+            st.maxAbs = Math.max(st.maxAbs, d);
+            st.sumAbs += d;
+            st.count++;
+          }
+          st.maxProb = Math.max(st.maxProb, Math.exp(a[topA[0]]));
+          // A different argmax is only acceptable where our top two are closer than the
+          // tolerance.
+          if (topA[0] === topB[0]) st.argmaxSame++;
+          else if (a[topA[0]] - a[topB[0]] <= tol) {
+            st.nearTies++;
+            notes.push(`${label}, ${JSON.stringify(text)}: argmax ours ${topA[0]}, llama.cpp ` +
+                       `${topB[0]}; our log-probs of the two differ by ` +
+                       `${(a[topA[0]] - a[topB[0]]).toExponential(2)}`);
+          } else
+            failures.push(`${label}: argmax differs for ${JSON.stringify(text)}: ours ` +
+                          `${topA[0]}, llama.cpp ${topB[0]}`);
+          const overlap = topA.filter((id) => topB.includes(id)).length;
+          st.worstTop5 = Math.min(st.worstTop5, overlap);
         }
-        maxProb = Math.max(maxProb, Math.exp(a[topA[0]]));
-        // A different argmax is only acceptable where our top two are closer than the tolerance.
-        if (topA[0] === topB[0]) argmaxSame++;
-        else if (a[topA[0]] - a[topB[0]] <= tol) {
-          nearTies++;
-          notes.push(`${name}, ${JSON.stringify(text)}: argmax ours ${topA[0]}, llama.cpp ` +
-                     `${topB[0]}; our log-probs of the two differ by ` +
-                     `${(a[topA[0]] - a[topB[0]]).toExponential(2)}`);
-        } else
-          failures.push(`${name}: argmax differs for ${JSON.stringify(text)}: ours ${topA[0]}, ` +
-                        `llama.cpp ${topB[0]}`);
-        const overlap = topA.filter((id) => topB.includes(id)).length;
-        worstTop5 = Math.min(worstTop5, overlap);
       }
-      if (maxAbs > tol)
-        failures.push(`${name}: max |Δ log-prob| ${maxAbs.toExponential(2)} exceeds ${tol}`);
-      if (worstTop5 < minTop5)
-        failures.push(`${name}: top-5 sets share only ${worstTop5} tokens (need ${minTop5})`);
-      const argmax = `${argmaxSame}/${prompts.length}` +
-        (nearTies > 0 ? ` (+${nearTies} near-tie)` : "");
-      rows.push({ name, nVocab, maxAbs, meanAbs: sumAbs / count, argmax,
-                  top5: worstTop5, maxProb, tol, verdict: failures.length === failuresBefore ? "ok" : "FAIL" });
+      for (const device of devices) {
+        const st = stats.get(device);
+        const label = `${name} (${device})`;
+        if (st.maxAbs > tol)
+          failures.push(`${label}: max |Δ log-prob| ${st.maxAbs.toExponential(2)} exceeds ${tol}`);
+        if (st.worstTop5 < minTop5)
+          failures.push(`${label}: top-5 sets share only ${st.worstTop5} tokens (need ${minTop5})`);
+        const argmax = `${st.argmaxSame}/${prompts.length}` +
+          (st.nearTies > 0 ? ` (+${st.nearTies} near-tie)` : "");
+        const failed = failures.some((f) => f.startsWith(`${label}:`));
+        rows.push({ name, device, nVocab: st.nVocab, maxAbs: st.maxAbs,
+                    meanAbs: st.sumAbs / st.count, argmax, top5: st.worstTop5,
+                    maxProb: st.maxProb, tol, seconds: st.seconds,
+                    verdict: failed ? "FAIL" : "ok" });
+      }
       await context.dispose();
       await model.dispose();
     }
@@ -162,16 +182,18 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-const header = ["model", "vocab", "max|Δlogp|", "mean|Δlogp|", "argmax", "top5∩", "max p",
-                "tolerance", "verdict"];
+const header = ["model", "device", "vocab", "max|Δlogp|", "mean|Δlogp|", "argmax", "top5∩",
+                "max p", "tolerance", "seconds", "verdict"];
 const table = rows.map((r) => r.verdict === "REFUSED"
-  ? [r.name, "", "", "", "", "", "", "", r.verdict]
-  : [r.name, String(r.nVocab), r.maxAbs.toExponential(2), r.meanAbs.toExponential(2), r.argmax,
-     String(r.top5), r.maxProb.toFixed(3), String(r.tol), r.verdict]);
+  ? [r.name, r.device, "", "", "", "", "", "", "", "", r.verdict]
+  : [r.name, r.device, String(r.nVocab), r.maxAbs.toExponential(2), r.meanAbs.toExponential(2),
+     r.argmax, String(r.top5), r.maxProb.toFixed(3), String(r.tol), r.seconds.toFixed(1),
+     r.verdict]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
 const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
-console.log(`Last-position log-probabilities, tailor-cli (fp32 reference) vs llama.cpp ` +
-            `(node-llama-cpp, CPU), ${prompts.length} prompts per model:`);
+console.log(`Last-position log-probabilities, tailor-cli (--device ${devices.join(", ")}) vs ` +
+            `llama.cpp (node-llama-cpp, CPU), ${prompts.length} prompts per model; seconds: ` +
+            `tailor-cli's wall time over the prompts:`);
 console.log(line(header));
 for (const row of table) console.log(line(row));
 if (notes.length > 0) {
