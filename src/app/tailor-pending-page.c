@@ -23,8 +23,13 @@ tailor_pending_page_init (TailorPendingPage *self)
 {
 }
 
+/* can_continue: the journey does not depend on this step, so Next may pass it (the step
+ * checks nothing yet, and the page says so). */
 TailorWizardPage *
-tailor_pending_page_new (const char *step_id, const char *title, const char *description)
+tailor_pending_page_new (const char *step_id,
+                         const char *title,
+                         const char *description,
+                         gboolean can_continue)
 {
   TailorPendingPage *self;
   GtkWidget *status;
@@ -42,5 +47,6 @@ tailor_pending_page_new (const char *step_id, const char *title, const char *des
   adw_status_page_set_title (ADW_STATUS_PAGE (status), heading);
   adw_status_page_set_description (ADW_STATUS_PAGE (status), description);
   adw_bin_set_child (ADW_BIN (self), status);
+  tailor_wizard_page_set_complete (TAILOR_WIZARD_PAGE (self), can_continue);
   return TAILOR_WIZARD_PAGE (self);
 }

@@ -11,6 +11,9 @@ G_DECLARE_FINAL_TYPE (TailorPendingPage, tailor_pending_page, TAILOR, PENDING_PA
 
 /* description: what the step will do once it exists. */
 TailorWizardPage *
-tailor_pending_page_new (const char *step_id, const char *title, const char *description);
+tailor_pending_page_new (const char *step_id,
+                         const char *title,
+                         const char *description,
+                         gboolean can_continue);
 
 G_END_DECLS

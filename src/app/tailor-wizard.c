@@ -316,15 +316,18 @@ tailor_wizard_init (TailorWizard *self)
   add_page (self, tailor_pending_page_new (
                     "checks", _("Checks"),
                     _("Checking the model’s license and whether your computer can train it is not "
-                      "built yet.")));
+                      "built yet. You can continue to training; check the model’s license "
+                      "yourself."),
+                    TRUE));
   add_page (self, g_object_new (TAILOR_TYPE_TRAIN_PAGE, NULL));
   add_page (self, tailor_pending_page_new (
                     "results", _("Results"),
-                    _("Comparing the tuned model with the base model is not built yet.")));
+                    _("Comparing the tuned model with the base model is not built yet."), FALSE));
   add_page (self, tailor_pending_page_new (
                     "export", _("Export"),
                     _("Exporting the adapter for Ollama, llama.cpp and Hugging Face is not built "
-                      "yet.")));
+                      "yet."),
+                    FALSE));
   go_to (self, 0, FALSE);
 }
 
