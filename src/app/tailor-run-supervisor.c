@@ -13,6 +13,7 @@
 
 #include <glib/gstdio.h>
 
+#include "tailor-data-split.h"
 #include "tailor-run-config.h"
 #include "tailor-run-supervisor.h"
 
@@ -800,42 +801,6 @@ tailor_run_dir_child_alive (const char *run_dir)
 
 /* ---- Preparing a run folder ---- */
 
-/* Writes one split in chat form, as `tailor-cli data export` does: a temporary file renamed
- * into place only when complete. */
-static gboolean
-export_split (TailorCatalogue *catalogue,
-              const TailorDatasetVersion *version,
-              TailorSplit split,
-              const char *path,
-              GError **error)
-{
-  g_autoptr (TailorExampleReader) reader = NULL;
-  g_autoptr (GString) text = g_string_new (NULL);
-  g_autoptr (GError) local_error = NULL;
-  TailorExample *next;
-
-  reader = tailor_catalogue_read_examples (catalogue, version, split, error);
-  if (reader == NULL)
-    return FALSE;
-  while ((next = tailor_example_reader_next (reader, &local_error)) != NULL)
-    {
-      g_autoptr (TailorExample) example = next;
-      g_autofree char *line = NULL;
-
-      /* Tags are Tailor's provenance; the trainer reads plain chat records. */
-      g_ptr_array_set_size (example->tags, 0);
-      line = tailor_example_to_json (example);
-      g_string_append (text, line);
-      g_string_append_c (text, '\n');
-    }
-  if (local_error != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  return g_file_set_contents (path, text->str, (gssize) text->len, error);
-}
-
 static char *
 make_run_dir (const char *catalogue_dir, gint64 project_id, GError **error)
 {
@@ -910,9 +875,11 @@ fill_run_dir (TailorCatalogue *catalogue,
 
   train_path = g_build_filename (dir, "train.jsonl", NULL);
   eval_path = g_build_filename (dir, "eval.jsonl", NULL);
-  if (!export_split (catalogue, version, TAILOR_SPLIT_TRAIN, train_path, error) ||
+  if (!tailor_dataset_export_split (catalogue, version, TAILOR_SPLIT_TRAIN, train_path, NULL,
+                                    error) ||
       (version->eval_count > 0 &&
-       !export_split (catalogue, version, TAILOR_SPLIT_EVAL, eval_path, error)))
+       !tailor_dataset_export_split (catalogue, version, TAILOR_SPLIT_EVAL, eval_path, NULL,
+                                     error)))
     return FALSE;
 
   object = json_object_new ();

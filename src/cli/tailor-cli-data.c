@@ -890,79 +890,6 @@ find_version_anywhere (TailorCatalogue *catalogue, const char *id, GError **erro
   return NULL;
 }
 
-/* Writes one split as chat-form JSON lines to a temporary file beside path, renamed over it only
- * when everything is written: a failed export never leaves a half file under the real name. */
-static gboolean
-export_split (TailorCatalogue *catalogue,
-              const TailorDatasetVersion *version,
-              TailorSplit split,
-              const char *path,
-              guint64 *n_written,
-              GError **error)
-{
-  g_autoptr (TailorExampleReader) reader = NULL;
-  g_autoptr (GError) local_error = NULL;
-  g_autofree char *tmp = g_strconcat (path, ".incoming-XXXXXX", NULL);
-  TailorExample *next;
-  gboolean ok = TRUE;
-  FILE *out;
-  int fd;
-
-  *n_written = 0;
-  reader = tailor_catalogue_read_examples (catalogue, version, split, error);
-  if (reader == NULL)
-    return FALSE;
-  fd = g_mkstemp (tmp);
-  if (fd < 0 || (out = fdopen (fd, "w")) == NULL)
-    {
-      int saved = errno;
-
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "Cannot create a file beside “%s”: %s", path, g_strerror (saved));
-      return FALSE;
-    }
-  while (ok && (next = tailor_example_reader_next (reader, &local_error)) != NULL)
-    {
-      g_autoptr (TailorExample) example = next;
-      g_autofree char *line = NULL;
-
-      /* Tags (provenance, counter-example) are Tailor's; trainers read plain chat records. */
-      g_ptr_array_set_size (example->tags, 0);
-      line = tailor_example_to_json (example);
-      ok = fputs (line, out) != EOF && fputc ('\n', out) != EOF;
-      (*n_written)++;
-    }
-  if (local_error != NULL)
-    {
-      fclose (out);
-      g_unlink (tmp);
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  if (!ok || fflush (out) != 0 || fsync (fileno (out)) != 0)
-    {
-      int saved = errno;
-
-      fclose (out);
-      g_unlink (tmp);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Cannot write “%s”: %s", path,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  if (fclose (out) != 0 || g_rename (tmp, path) != 0)
-    {
-      int saved = errno;
-
-      g_unlink (tmp);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Cannot write “%s”: %s", path,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static int
 data_export (int argc, char **argv)
 {
@@ -993,8 +920,10 @@ data_export (int argc, char **argv)
     return tailor_cli_failf ("Cannot create the folder “%s”: %s", argv[2], g_strerror (errno));
   train_path = g_build_filename (argv[2], "train.jsonl", NULL);
   eval_path = g_build_filename (argv[2], "eval.jsonl", NULL);
-  if (!export_split (catalogue, version, TAILOR_SPLIT_TRAIN, train_path, &n_train, &error) ||
-      !export_split (catalogue, version, TAILOR_SPLIT_EVAL, eval_path, &n_eval, &error))
+  if (!tailor_dataset_export_split (catalogue, version, TAILOR_SPLIT_TRAIN, train_path, &n_train,
+                                    &error) ||
+      !tailor_dataset_export_split (catalogue, version, TAILOR_SPLIT_EVAL, eval_path, &n_eval,
+                                    &error))
     return tailor_cli_fail (error);
   g_print ("Wrote %" G_GUINT64_FORMAT " training examples to %s and %" G_GUINT64_FORMAT
            " evaluation examples to %s\n",

@@ -141,6 +141,16 @@ GPtrArray *tailor_dataset_read_split (TailorCatalogue *catalogue,
                                       TailorSplit split,
                                       GError **error);
 
+/* Streams one split to path as the JSON lines trainers read ({"messages":[…]} or {"text":…},
+ * no tags), through a temporary file beside it renamed into place only when complete (a failed
+ * export never leaves a half file). n_written (nullable) receives the number of examples. */
+gboolean tailor_dataset_export_split (TailorCatalogue *catalogue,
+                                      const TailorDatasetVersion *version,
+                                      TailorSplit split,
+                                      const char *path,
+                                      guint64 *n_written,
+                                      GError **error);
+
 /* ------------------------------------------------------------------------------------------ */
 /* The dataset builder: import → counter-example tags → secrets/PII → glossary → deduplication
  * (new examples against each other and against the parent's) → split → leak check → one new
