@@ -489,6 +489,56 @@ test_sources_keep_import_order_and_fields (Fixture *f, gconstpointer data)
 }
 
 static void
+assert_license (TailorCatalogue *catalogue, gint64 project_id, guint index, const char *expected)
+{
+  g_autoptr (GPtrArray) sources = tailor_catalogue_list_sources (catalogue, project_id, NULL);
+
+  g_assert_nonnull (sources);
+  g_assert_cmpuint (index, <, sources->len);
+  g_assert_cmpstr (((TailorSource *) sources->pdata[index])->license, ==, expected);
+}
+
+static void
+test_sources_license_can_change_after_import (Fixture *f, gconstpointer data)
+{
+  g_autoptr (TailorCatalogue) catalogue = open_catalogue (f);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorProject) project = tailor_catalogue_create_project (catalogue, "P", NULL, NULL);
+  g_autoptr (TailorCatalogue) reopened = NULL;
+  gint64 first, second;
+
+  first = add_source (catalogue, project->id, "/data/z.jsonl");
+  second = add_source (catalogue, project->id, "/data/a.csv");
+  g_assert_true (tailor_catalogue_set_source_license (catalogue, first, "MIT", &error));
+  g_assert_no_error (error);
+  assert_license (catalogue, project->id, 0, "MIT");
+  /* only that source changes */
+  assert_license (catalogue, project->id, 1, "CC-BY-4.0");
+
+  /* Empty is no license declared, as at import; NULL the same. */
+  g_assert_true (tailor_catalogue_set_source_license (catalogue, second, "", &error));
+  g_assert_no_error (error);
+  assert_license (catalogue, project->id, 1, NULL);
+  g_assert_true (tailor_catalogue_set_source_license (catalogue, first, NULL, &error));
+  g_assert_no_error (error);
+  assert_license (catalogue, project->id, 0, NULL);
+  g_assert_true (tailor_catalogue_set_source_license (catalogue, second, "Apache-2.0", &error));
+  g_assert_no_error (error);
+
+  /* A source that does not exist is named in the error, and nothing changes. */
+  g_assert_false (tailor_catalogue_set_source_license (catalogue, second + 100, "MIT", &error));
+  g_assert_error (error, TAILOR_CATALOGUE_ERROR, TAILOR_CATALOGUE_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "source"));
+  g_clear_error (&error);
+
+  /* It is stored, not cached: a reopened catalogue reads it back. */
+  g_clear_object (&catalogue);
+  reopened = open_catalogue (f);
+  assert_license (reopened, project->id, 1, "Apache-2.0");
+  assert_license (reopened, project->id, 0, NULL);
+}
+
+static void
 test_versions_chain_parents_and_changelog (Fixture *f, gconstpointer data)
 {
   g_autoptr (TailorCatalogue) catalogue = open_catalogue (f);
@@ -1422,6 +1472,8 @@ main (int argc, char *argv[])
   ADD ("/catalogue/creates-wal-database", test_creates_wal_database);
   ADD ("/catalogue/projects/create-list-rename-delete", test_projects_create_list_rename_delete);
   ADD ("/catalogue/projects/delete-cascades", test_delete_project_cascades);
+  ADD ("/catalogue/sources/license-can-change-after-import",
+       test_sources_license_can_change_after_import);
   ADD ("/catalogue/sources/keep-import-order-and-fields",
        test_sources_keep_import_order_and_fields);
   ADD ("/catalogue/versions/chain-parents-and-changelog",

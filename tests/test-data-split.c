@@ -1209,6 +1209,84 @@ test_builder_rescans_parent_when_hygiene_changes (Fixture *f, gconstpointer data
   g_assert_cmpstr (inherited->id, ==, redacted->id);
 }
 
+static TailorDatasetVersion *
+rebuild_from (Fixture *f,
+              const TailorDatasetVersion *parent,
+              const TailorHygieneSettings *hygiene,
+              const char *path,
+              gboolean carry,
+              gboolean *created)
+{
+  g_autoptr (TailorDatasetBuilder) builder = NULL;
+  g_autoptr (GError) error = NULL;
+  TailorDatasetVersion *version;
+
+  builder = tailor_dataset_builder_new (f->catalogue, "mail", parent->id, hygiene, NULL, &error);
+  g_assert_no_error (error);
+  tailor_dataset_builder_set_carry_parent (builder, carry);
+  tailor_dataset_builder_set_reason (builder, "Chose to keep emails");
+  tailor_dataset_builder_import_file (builder, path, TAILOR_IMPORT_FORMAT_AUTO, NULL, NULL, NULL,
+                                      NULL, &error);
+  g_assert_no_error (error);
+  version = tailor_dataset_builder_commit (builder, created, NULL, &error);
+  g_assert_no_error (error);
+  return version;
+}
+
+/* A version rebuilt from its files without carrying the parent's examples reaches the original
+ * text (a redaction undone), records the parent, and keeps a frozen evaluation set exactly;
+ * carrying them, the redacted text stays. */
+static void
+test_builder_rebuild_without_parent_examples (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (8);
+  g_autofree char *path = write_chat_file (f, "mail.jsonl", rand, 90, 20);
+  const char *paths[] = { path, NULL };
+  g_autoptr (TailorDatasetVersion) redacted = NULL;
+  g_autoptr (TailorDatasetVersion) carried = NULL;
+  g_autoptr (TailorDatasetVersion) rebuilt = NULL;
+  g_autoptr (TailorDatasetVersion) frozen_rebuilt = NULL;
+  g_autoptr (GError) error = NULL;
+  TailorHygieneSettings hygiene;
+  TailorSplitOptions split;
+  gboolean created = FALSE;
+
+  tailor_hygiene_settings_init (&hygiene);
+  tailor_split_options_init (&split);
+  split.eval_ratio = 0.3;
+  redacted = build (f, "mail", &hygiene, &split, paths, 0, FALSE, FALSE, &created, NULL);
+  g_assert_true (created);
+  g_assert_false (split_mentions (f, redacted, TAILOR_SPLIT_TRAIN, "someone@example.org"));
+  g_assert_true (split_mentions (f, redacted, TAILOR_SPLIT_TRAIN, "[EMAIL]"));
+
+  hygiene.pii.actions[TAILOR_PII_EMAIL] = TAILOR_PII_ACTION_KEEP;
+  carried = rebuild_from (f, redacted, &hygiene, path, TRUE, &created);
+  g_assert_true (split_mentions (f, carried, TAILOR_SPLIT_TRAIN, "[EMAIL]"));
+
+  rebuilt = rebuild_from (f, redacted, &hygiene, path, FALSE, &created);
+  g_assert_true (created);
+  g_assert_cmpstr (rebuilt->parent, ==, redacted->id);
+  g_assert_true (split_mentions (f, rebuilt, TAILOR_SPLIT_TRAIN, "someone@example.org"));
+  g_assert_false (split_mentions (f, rebuilt, TAILOR_SPLIT_TRAIN, "[EMAIL]"));
+  g_assert_false (split_mentions (f, rebuilt, TAILOR_SPLIT_EVAL, "[EMAIL]"));
+  /* The same examples, once each: nothing of the parent doubles them. */
+  g_assert_cmpuint (rebuilt->train_count + rebuilt->eval_count, ==,
+                    redacted->train_count + redacted->eval_count);
+  /* The reason leads the changelog; the file, imported again unchanged, is still one source. */
+  g_assert_true (g_str_has_prefix (rebuilt->changelog, "Chose to keep emails; imported mail.jsonl"));
+  g_assert_cmpuint (count_sources (f, rebuilt->project_id), ==, 1);
+
+  /* With a frozen evaluation set, the rebuild carries it exactly, as frozen (redacted). */
+  g_assert_true (
+    tailor_dataset_freeze_eval (f->catalogue, redacted->project_id, redacted->id, NULL, &error));
+  g_assert_no_error (error);
+  frozen_rebuilt = rebuild_from (f, redacted, &hygiene, path, FALSE, &created);
+  g_assert_cmpstr (frozen_rebuilt->eval_sha256, ==, redacted->eval_sha256);
+  g_assert_cmpuint (frozen_rebuilt->train_count + frozen_rebuilt->eval_count, ==,
+                    redacted->train_count + redacted->eval_count);
+  g_assert_true (split_mentions (f, frozen_rebuilt, TAILOR_SPLIT_TRAIN, "someone@example.org"));
+}
+
 static gsize
 proc_status_kb (const char *key)
 {
@@ -1310,6 +1388,8 @@ main (int argc, char *argv[])
               test_builder_version_does_not_depend_on_batch_size, fixture_teardown);
   g_test_add ("/builder/matches-in-memory-steps", Fixture, NULL, fixture_setup,
               test_builder_matches_in_memory_steps, fixture_teardown);
+  g_test_add ("/builder/rebuild-without-parent-examples", Fixture, NULL, fixture_setup,
+              test_builder_rebuild_without_parent_examples, fixture_teardown);
   g_test_add ("/builder/rescans-parent-when-hygiene-changes", Fixture, NULL, fixture_setup,
               test_builder_rescans_parent_when_hygiene_changes, fixture_teardown);
   g_test_add ("/builder/memory-does-not-grow-with-bytes", Fixture, NULL, fixture_setup,

@@ -5,10 +5,13 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <libintl.h>
+#include <locale.h>
 #include <signal.h>
 #include <string.h>
 
-/* The supervisor is the app's, but has no GTK: linked here as source. */
+/* The supervisor and the device list are the app's, but have no GTK: linked here as source. */
+#include "../src/app/tailor-devices.c"
 #include "../src/app/tailor-run-supervisor.c"
 
 #define WAIT_MS 30000
@@ -353,6 +356,47 @@ test_exit_without_event_reports_stderr (Fixture *f, gconstpointer data)
   wait_final (s);
   g_assert_cmpstr (tailor_run_supervisor_get_error_message (s), ==,
                    "The training process stopped with exit status 1: something broke");
+}
+
+/* What the user reads is translated: with the German catalogue the build compiles, a trainer
+ * that stops with a usage error is explained in German (its own words stay as it wrote them). */
+static void
+test_error_message_is_translated (Fixture *f, gconstpointer data)
+{
+  const char *builddir = g_getenv ("G_TEST_BUILDDIR");
+  g_autofree char *locale_dir = g_build_filename (builddir != NULL ? builddir : ".", "..", "po",
+                                                  NULL);
+  g_autofree char *mo = g_build_filename (locale_dir, "de", "LC_MESSAGES", GETTEXT_PACKAGE ".mo",
+                                          NULL);
+  g_autoptr (TailorRunSupervisor) s = tailor_run_supervisor_new (f->fake_cli);
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_test (mo, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("the German catalogue is not built");
+      return;
+    }
+  /* LANGUAGE is ignored in the plain C locale. */
+  if (setlocale (LC_ALL, "C.UTF-8") == NULL)
+    {
+      g_test_skip ("the C.UTF-8 locale is missing");
+      return;
+    }
+  g_setenv ("LANGUAGE", "de", TRUE);
+  bindtextdomain (GETTEXT_PACKAGE, locale_dir);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  g_setenv ("FAKE_MODE", "usage", TRUE);
+  g_assert_true (tailor_run_supervisor_start (s, f->run_dir, &error));
+  g_assert_no_error (error);
+  wait_final (s);
+  g_unsetenv ("LANGUAGE");
+  setlocale (LC_ALL, "C");
+  g_assert_cmpint (tailor_run_supervisor_get_state (s), ==, TAILOR_RUN_STATE_FAILED);
+  g_assert_cmpstr (tailor_run_supervisor_get_error_message (s), ==,
+                   "Der Trainingsprozess endete mit dem Status 2: tailor-cli: unknown command "
+                   "“train”");
 }
 
 static void
@@ -834,10 +878,158 @@ test_real_trainer_runs_pauses_and_resumes (Fixture *f, gconstpointer data)
   record_clear (&r);
 }
 
+/* What `tailor-cli devices --json` prints on a machine with a graphics card, a device the engine
+ * cannot use, lavapipe and the CPU backend. */
+static const char devices_json[] =
+  "[{\"backend\":\"vulkan\",\"index\":0,\"name\":\"AMD Radeon RX 7600\",\"type\":\"discrete\","
+  "\"selected\":true,\"usable\":true,\"heaps\":[{\"size\":8589934592,\"device_local\":true},"
+  "{\"size\":33554432000,\"device_local\":false}]},"
+  "{\"backend\":\"vulkan\",\"index\":1,\"name\":\"Old GPU\",\"type\":\"integrated\","
+  "\"selected\":false,\"usable\":false,\"unusable_reason\":\"Vulkan 1.1\"},"
+  "{\"backend\":\"vulkan\",\"index\":2,\"name\":\"llvmpipe (LLVM 15.0.6, 256 bits)\","
+  "\"type\":\"cpu\",\"selected\":false,\"usable\":true,\"heaps\":[]},"
+  "{\"backend\":\"cpu\",\"name\":\"Intel(R) Xeon(R) Processor\",\"cores\":2,\"threads\":2,"
+  "\"auto\":false}]";
+
+static const char *
+choice_id (GPtrArray *choices, guint i)
+{
+  return ((const TailorDeviceChoice *) g_ptr_array_index (choices, i))->id;
+}
+
+static void
+test_devices_lists_each_usable_device_by_name (void)
+{
+  g_autoptr (GPtrArray) choices = NULL;
+  g_autoptr (GError) error = NULL;
+  const TailorDeviceChoice *c;
+
+  choices = tailor_device_choices_parse (devices_json, -1, &error);
+  g_assert_no_error (error);
+  /* Automatic first, the usable Vulkan devices by their index, the CPU backend last. */
+  g_assert_cmpuint (choices->len, ==, 4);
+  g_assert_cmpstr (choice_id (choices, 0), ==, "auto");
+  g_assert_cmpstr (choice_id (choices, 1), ==, "vulkan:0");
+  g_assert_cmpstr (choice_id (choices, 2), ==, "vulkan:2");
+  g_assert_cmpstr (choice_id (choices, 3), ==, "cpu");
+  c = tailor_device_choices_find (choices, "auto");
+  g_assert_nonnull (strstr (c->subtitle, "Now: AMD Radeon RX 7600"));
+  c = tailor_device_choices_find (choices, "vulkan:0");
+  g_assert_cmpstr (c->title, ==, "AMD Radeon RX 7600");
+  g_assert_cmpstr (c->subtitle, ==, "Graphics card (Vulkan), 8.6\u00a0GB");
+  c = tailor_device_choices_find (choices, "vulkan:2");
+  g_assert_cmpstr (c->title, ==, "llvmpipe (LLVM 15.0.6, 256 bits)");
+  g_assert_true (g_str_has_prefix (c->subtitle, "Vulkan in software on the processor"));
+  c = tailor_device_choices_find (choices, "cpu");
+  g_assert_cmpstr (c->title, ==, "Processor (CPU)");
+  g_assert_cmpstr (c->subtitle, ==, "Intel(R) Xeon(R) Processor, 2 cores");
+  g_assert_null (tailor_device_choices_find (choices, "vulkan:1"));
+}
+
+static void
+test_devices_automatic_names_the_processor_when_it_picks_it (void)
+{
+  const char *json = "[{\"backend\":\"cpu\",\"name\":\"Some CPU\",\"cores\":8,\"auto\":true}]";
+  g_autoptr (GPtrArray) choices = NULL;
+  g_autoptr (GError) error = NULL;
+
+  choices = tailor_device_choices_parse (json, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (choices->len, ==, 2);
+  g_assert_nonnull (strstr (tailor_device_choices_find (choices, "auto")->subtitle,
+                            "Now: Processor (CPU)"));
+  g_assert_cmpstr (tailor_device_choices_find (choices, "cpu")->subtitle, ==,
+                   "Some CPU, 8 cores");
+}
+
+static void
+test_devices_refuses_output_that_is_not_a_list (void)
+{
+  const char *const bad[] = { "", "{\"backend\":\"cpu\"}", "[{\"backend\":", "tailor-cli: oops" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GPtrArray) choices = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("output %u: %s", i, bad[i]);
+      choices = tailor_device_choices_parse (bad[i], -1, &error);
+      g_assert_null (choices);
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, "tailor-cli devices --json"));
+    }
+}
+
+static void
+devices_listed (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static GPtrArray *
+list_devices (const char *cli, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  tailor_device_choices_list_async (cli, NULL, devices_listed, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return tailor_device_choices_list_finish (result, error);
+}
+
+static void
+test_devices_real_cli_lists_automatic_and_the_processor (void)
+{
+  const char *cli = g_getenv ("TAILOR_CLI");
+  g_autoptr (GPtrArray) choices = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("tailor-cli is not built yet");
+      return;
+    }
+  choices = list_devices (cli, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (choices->len, >=, 2);
+  g_assert_cmpstr (choice_id (choices, 0), ==, "auto");
+  g_assert_cmpstr (choice_id (choices, choices->len - 1), ==, "cpu");
+  for (guint i = 1; i + 1 < choices->len; i++)
+    {
+      g_test_message ("%s: %s", choice_id (choices, i),
+                      ((const TailorDeviceChoice *) g_ptr_array_index (choices, i))->title);
+      g_assert_true (g_str_has_prefix (choice_id (choices, i), "vulkan:"));
+    }
+}
+
+static void
+test_devices_failing_cli_is_an_error (void)
+{
+  g_autoptr (GPtrArray) choices = NULL;
+  g_autoptr (GError) error = NULL;
+
+  choices = list_devices ("/bin/false", &error);
+  g_assert_null (choices);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "/bin/false"));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/devices/lists-each-usable-device-by-name",
+                   test_devices_lists_each_usable_device_by_name);
+  g_test_add_func ("/devices/automatic-names-the-processor-when-it-picks-it",
+                   test_devices_automatic_names_the_processor_when_it_picks_it);
+  g_test_add_func ("/devices/refuses-output-that-is-not-a-list",
+                   test_devices_refuses_output_that_is_not_a_list);
+  g_test_add_func ("/devices/real-cli-lists-automatic-and-the-processor",
+                   test_devices_real_cli_lists_automatic_and_the_processor);
+  g_test_add_func ("/devices/failing-cli-is-an-error", test_devices_failing_cli_is_an_error);
 
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/run-supervisor/parses-every-event-to-done", test_parses_every_event_to_done);
@@ -858,6 +1050,7 @@ main (int argc, char **argv)
        test_prepare_writes_run_folder_and_records_run);
   ADD ("/run-supervisor/real-trainer-runs-pauses-and-resumes",
        test_real_trainer_runs_pauses_and_resumes);
+  ADD ("/run-supervisor/error-message-is-translated", test_error_message_is_translated);
 #undef ADD
 
   return g_test_run ();

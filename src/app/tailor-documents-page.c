@@ -912,6 +912,81 @@ on_counter_toggled (TailorDocumentsPage *self, GParamSpec *pspec, GtkSwitch *tog
   rebuild_with_reason (self, sources, NULL, reason);
 }
 
+/* The file row's subtitle: examples, skipped records when there were some, license. */
+static char *
+source_summary (const TailorSource *row_source, const char *license)
+{
+  g_autofree char *examples = format_count (row_source != NULL ? row_source->examples : 0);
+
+  if (row_source != NULL && row_source->rejected > 0)
+    {
+      g_autofree char *rejected = format_count (row_source->rejected);
+
+      /* Translators: a file's summary: examples, skipped records, license. */
+      return g_strdup_printf (_("%s examples · %s skipped · %s"), examples, rejected,
+                              license_label (license));
+    }
+  /* Translators: a file's summary: examples, license. */
+  return g_strdup_printf (_("%s examples · %s"), examples, license_label (license));
+}
+
+/* A license is a fact about the file, not about its examples: it changes in the catalogue for
+ * every import of that file, and no new dataset version is built. */
+static void
+on_license_selected (TailorDocumentsPage *self, GParamSpec *pspec, AdwComboRow *combo)
+{
+  TailorCatalogue *catalogue = tailor_wizard_page_get_catalogue (TAILOR_WIZARD_PAGE (self));
+  gint64 project_id = tailor_wizard_page_get_project_id (TAILOR_WIZARD_PAGE (self));
+  const char *path = g_object_get_data (G_OBJECT (combo), "tailor-path");
+  guint selected = adw_combo_row_get_selected (combo);
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *subtitle = NULL;
+  const TailorSource *row_source = NULL;
+  const char *license;
+  gboolean ok;
+
+  if (self->showing || catalogue == NULL || selected >= G_N_ELEMENTS (licenses))
+    return;
+  license = licenses[selected].id;
+  rows = tailor_catalogue_list_sources (catalogue, project_id, &error);
+  ok = rows != NULL && tailor_catalogue_begin (catalogue, &error);
+  if (ok)
+    {
+      for (guint i = 0; ok && i < rows->len; i++)
+        {
+          const TailorSource *source = g_ptr_array_index (rows, i);
+
+          if (g_strcmp0 (source->path, path) != 0)
+            continue;
+          ok = tailor_catalogue_set_source_license (catalogue, source->id, license, &error);
+          row_source = source;
+        }
+      if (ok)
+        ok = tailor_catalogue_commit (catalogue, &error);
+      else
+        tailor_catalogue_rollback (catalogue);
+    }
+  if (!ok)
+    {
+      tailor_wizard_page_show_error (TAILOR_WIZARD_PAGE (self), error->message);
+      return;
+    }
+  for (guint i = 0; i < self->sources->len; i++)
+    {
+      TailorDocsSource *source = g_ptr_array_index (self->sources, i);
+
+      if (g_strcmp0 (source->path, path) == 0)
+        {
+          g_free (source->license);
+          source->license = g_strdup (license);
+        }
+    }
+  subtitle = source_summary (row_source, license);
+  adw_expander_row_set_subtitle (
+    ADW_EXPANDER_ROW (g_object_get_data (G_OBJECT (combo), "tailor-file-row")), subtitle);
+}
+
 static void
 remove_source_cb (TailorDocumentsPage *self, GtkButton *button)
 {
@@ -970,11 +1045,13 @@ show_sources (TailorDocumentsPage *self)
                                           _("Kept in training as counter-examples, never "
                                             "chosen for evaluation"));
       GtkWidget *toggle = gtk_switch_new ();
-      GtkWidget *license_row = plain_row (_("License"), NULL);
+      GtkWidget *license_row = adw_combo_row_new ();
+      g_autoptr (GtkStringList) license_model = license_model_new ();
+      g_autofree char *license_label_text = NULL;
+      guint license_index = 0;
       GtkWidget *remove_row = plain_row (_("Remove from the dataset"),
                                          _("A new version is built without this file"));
       GtkWidget *remove = gtk_button_new_with_mnemonic (_("_Remove"));
-      g_autofree char *license_text = NULL;
 
       for (guint j = 0; j < rows->len; j++)
         {
@@ -983,19 +1060,7 @@ show_sources (TailorDocumentsPage *self)
           if (g_strcmp0 (candidate->path, source->path) == 0)
             row_source = candidate;
         }
-      examples = format_count (row_source != NULL ? row_source->examples : 0);
-      if (row_source != NULL && row_source->rejected > 0)
-        {
-          g_autofree char *rejected = format_count (row_source->rejected);
-
-          /* Translators: a file's summary: examples, skipped records, license. */
-          subtitle = g_strdup_printf (_("%s examples · %s skipped · %s"), examples, rejected,
-                                      license_label (source->license));
-        }
-      else
-        /* Translators: a file's summary: examples, license. */
-        subtitle = g_strdup_printf (_("%s examples · %s"), examples,
-                                    license_label (source->license));
+      subtitle = source_summary (row_source, source->license);
       set_title (ADW_PREFERENCES_ROW (row), name);
       adw_expander_row_set_subtitle (ADW_EXPANDER_ROW (row), subtitle);
       gtk_widget_set_tooltip_text (row, source->path);
@@ -1013,9 +1078,25 @@ show_sources (TailorDocumentsPage *self)
       adw_action_row_set_activatable_widget (ADW_ACTION_ROW (counter_row), toggle);
       adw_expander_row_add_row (ADW_EXPANDER_ROW (row), counter_row);
 
-      license_text = g_strdup_printf (_("%s — to change it, remove the file and add it again"),
-                                      license_label (source->license));
-      set_subtitle (ADW_ACTION_ROW (license_row), license_text);
+      /* A license typed elsewhere (tailor-cli) that the list lacks is offered as it is. */
+      while (license_index < G_N_ELEMENTS (licenses) &&
+             g_strcmp0 (licenses[license_index].id, source->license) != 0)
+        license_index++;
+      if (license_index == G_N_ELEMENTS (licenses))
+        gtk_string_list_append (license_model, source->license);
+      set_title (ADW_PREFERENCES_ROW (license_row), _("License"));
+      set_subtitle (ADW_ACTION_ROW (license_row),
+                    _("How the file may be used; a change keeps the examples as they are"));
+      adw_combo_row_set_model (ADW_COMBO_ROW (license_row), G_LIST_MODEL (license_model));
+      adw_combo_row_set_selected (ADW_COMBO_ROW (license_row), license_index);
+      /* Translators: accessible name of a file's license choice; %s is a file name. */
+      license_label_text = g_strdup_printf (_("License of %s"), name);
+      set_accessible_label (license_row, license_label_text);
+      g_object_set_data_full (G_OBJECT (license_row), "tailor-path", g_strdup (source->path),
+                              g_free);
+      g_object_set_data (G_OBJECT (license_row), "tailor-file-row", row);
+      g_signal_connect_object (license_row, "notify::selected", G_CALLBACK (on_license_selected),
+                               self, G_CONNECT_SWAPPED);
       adw_expander_row_add_row (ADW_EXPANDER_ROW (row), license_row);
 
       /* Translators: %s is a file name. */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Documents step work: rebuilds from the sources in a scratch catalogue (the builder always
- * carries its parent's examples, and a changed hygiene choice must reach the original text),
- * copies the result into the project as a version derived from the current one, and reports. */
+/* Documents step work: rebuilds a version from its source files (so that a changed hygiene
+ * choice reaches the original text) as a version derived from the current one, and reports. */
 #include "config.h"
 
 #include <errno.h>
@@ -1088,186 +1087,29 @@ on_reject (const TailorImportReject *reject, gpointer user_data)
   import_tick (state);
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = NULL;
-  const char *name;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    dir = g_dir_open (path, 0, NULL);
-  if (dir != NULL)
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-
-        remove_tree (child);
-      }
-  g_remove (path);
-}
-
-/* The examples of one split exactly as stored, tags included, so that the copy has the same
- * content id. */
-static GPtrArray *
-read_stored (TailorCatalogue *catalogue,
-             const TailorDatasetVersion *version,
-             TailorSplit split,
-             GError **error)
-{
-  g_autoptr (TailorExampleReader) reader =
-    tailor_catalogue_read_examples (catalogue, version, split, error);
-  g_autoptr (GPtrArray) examples =
-    g_ptr_array_new_with_free_func ((GDestroyNotify) tailor_example_free);
-  g_autoptr (GError) local_error = NULL;
-  TailorExample *example;
-
-  if (reader == NULL)
-    return NULL;
-  while ((example = tailor_example_reader_next (reader, &local_error)) != NULL)
-    g_ptr_array_add (examples, example);
-  if (local_error != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return NULL;
-    }
-  return g_steal_pointer (&examples);
-}
-
-/* A scratch project holding only the sacred set, frozen, so that the builder keeps it. */
-static gboolean
-seed_frozen (TailorCatalogue *scratch,
-             TailorCatalogue *catalogue,
-             const char *project_name,
-             const TailorDatasetVersion *frozen,
-             GError **error)
-{
-  g_autoptr (TailorProject) project = NULL;
-  g_autoptr (GPtrArray) sacred = NULL;
-  g_autoptr (GPtrArray) none = g_ptr_array_new ();
-  g_autoptr (TailorDatasetVersion) version = NULL;
-  TailorVersionRequest request = { 0 };
-  gboolean created = FALSE;
-
-  sacred = read_stored (catalogue, frozen, TAILOR_SPLIT_EVAL, error);
-  if (sacred == NULL)
-    return FALSE;
-  project = tailor_catalogue_create_project (scratch, project_name, "", error);
-  if (project == NULL)
-    return FALSE;
-  request.changelog = "Frozen evaluation set";
-  request.split_settings = frozen->split_settings;
-  request.freeze_eval = TRUE;
-  version = tailor_catalogue_write_version (scratch, project->id, &request, none, sacred, &created,
-                                            error);
-  return version != NULL;
-}
-
-typedef struct
-{
-  char *path;
-  char *sha256;
-  char *license;
-} ImportedSource;
-
-static void
-imported_source_free (ImportedSource *source)
-{
-  g_free (source->path);
-  g_free (source->sha256);
-  g_free (source->license);
-  g_free (source);
-}
-
-/* The project's source rows for what was imported: the same file with the same content and
- * license is the same source. */
-static GArray *
-record_sources (TailorCatalogue *catalogue,
-                gint64 project_id,
-                GPtrArray *imported,
-                GPtrArray *summaries,
-                GError **error)
-{
-  g_autoptr (GPtrArray) existing = tailor_catalogue_list_sources (catalogue, project_id, error);
-  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
-
-  if (existing == NULL)
-    return NULL;
-  for (guint i = 0; i < imported->len; i++)
-    {
-      const ImportedSource *src = g_ptr_array_index (imported, i);
-      const TailorImportSummary *summary = g_ptr_array_index (summaries, i);
-      gint64 id = 0;
-
-      for (guint j = existing->len; j > 0 && id == 0; j--)
-        {
-          const TailorSource *row = g_ptr_array_index (existing, j - 1);
-
-          if (g_strcmp0 (row->path, src->path) == 0 && g_strcmp0 (row->sha256, src->sha256) == 0 &&
-              g_strcmp0 (row->license, src->license) == 0)
-            id = row->id;
-        }
-      if (id == 0)
-        {
-          TailorSource row = { 0 };
-          GStatBuf st;
-
-          row.project_id = project_id;
-          row.path = src->path;
-          row.sha256 = src->sha256;
-          row.license = src->license;
-          row.format = (char *) tailor_import_format_to_string (summary->format);
-          row.size = g_stat (src->path, &st) == 0 ? (guint64) st.st_size : 0;
-          row.examples = summary->accepted;
-          row.rejected = summary->rejected;
-          id = tailor_catalogue_add_source (catalogue, &row, error);
-          if (id == 0)
-            return NULL;
-        }
-      g_array_append_val (ids, id);
-    }
-  return g_steal_pointer (&ids);
-}
-
-static char *
-compose_changelog (const char *reason, const char *built)
-{
-  if (reason == NULL)
-    return g_strdup (built);
-  if (built == NULL || built[0] == '\0')
-    return g_strdup (reason);
-  return g_strdup_printf ("%s; %c%s", reason, g_ascii_tolower (built[0]), built + 1);
-}
-
+/* The files are imported again and go through the current hygiene choices; the builder records
+ * the current version as the parent but does not carry its examples, which went through the old
+ * choices (a redaction cannot be undone on redacted text). The frozen evaluation set is carried
+ * exactly, as frozen. */
 static gboolean
 build_in (const TailorDocsBuildRequest *request,
           TailorCatalogue *catalogue,
-          const char *scratch_dir,
           TailorDocsReport *report,
           TailorDocsProgressFunc progress,
           gpointer user_data,
           GCancellable *cancellable,
           GError **error)
 {
-  g_autoptr (TailorCatalogue) scratch = NULL;
   g_autoptr (TailorDatasetVersion) frozen = NULL;
   g_autoptr (TailorDatasetVersion) parent = NULL;
   g_autoptr (TailorDatasetBuilder) builder = NULL;
-  g_autoptr (TailorDatasetVersion) built = NULL;
   g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify) tailor_example_free);
-  g_autoptr (GPtrArray) imported =
-    g_ptr_array_new_with_free_func ((GDestroyNotify) imported_source_free);
-  g_autoptr (GPtrArray) summaries =
-    g_ptr_array_new_with_free_func ((GDestroyNotify) tailor_import_summary_free);
-  g_autoptr (GPtrArray) train = NULL;
-  g_autoptr (GPtrArray) eval = NULL;
-  g_autoptr (GArray) source_ids = NULL;
   g_autoptr (GError) local_error = NULL;
-  g_autofree char *changelog = NULL;
   TailorHygieneSettings hygiene;
   TailorSplitOptions split;
-  TailorVersionRequest version_request = { 0 };
   TokenCounter counter;
   gboolean created = FALSE;
+  guint n_imported = 0;
   guint n = request->sources->len;
 
   if (request->project_id != 0)
@@ -1286,12 +1128,6 @@ build_in (const TailorDocsBuildRequest *request,
         return FALSE;
     }
 
-  scratch = tailor_catalogue_open (scratch_dir, TAILOR_CATALOGUE_OPEN_DEFAULT, error);
-  if (scratch == NULL)
-    return FALSE;
-  if (frozen != NULL && !seed_frozen (scratch, catalogue, request->project_name, frozen, error))
-    return FALSE;
-
   tailor_hygiene_settings_init (&hygiene);
   memcpy (hygiene.pii.actions, request->pii, sizeof hygiene.pii.actions);
   hygiene.glossary_path = request->glossary_path;
@@ -1299,10 +1135,12 @@ build_in (const TailorDocsBuildRequest *request,
   if (parent != NULL && frozen == NULL &&
       !tailor_split_options_from_json (parent->split_settings, &split, error))
     return FALSE;
-  builder = tailor_dataset_builder_new (scratch, request->project_name, NULL, &hygiene,
-                                        frozen != NULL ? NULL : &split, error);
+  builder = tailor_dataset_builder_new (catalogue, request->project_name, request->parent,
+                                        &hygiene, frozen != NULL ? NULL : &split, error);
   if (builder == NULL)
     return FALSE;
+  tailor_dataset_builder_set_carry_parent (builder, FALSE);
+  tailor_dataset_builder_set_reason (builder, request->reason);
 
   token_counter_init (&counter, request->model_path);
   for (guint i = 0; i < n; i++)
@@ -1315,7 +1153,6 @@ build_in (const TailorDocsBuildRequest *request,
       g_autoptr (GError) file_error = NULL;
       TailorImportOptions options = { 0 };
       ImportState state = { 0 };
-      ImportedSource *src;
       GStatBuf st;
 
       options.license = source->license;
@@ -1364,16 +1201,11 @@ build_in (const TailorDocsBuildRequest *request,
           token_counter_clear (&counter);
           return FALSE;
         }
-      src = g_new0 (ImportedSource, 1);
-      src->path = g_strdup (source->path);
-      src->sha256 = g_strdup (summary->sha256);
-      src->license = g_strdup (source->license);
-      g_ptr_array_add (imported, src);
-      g_ptr_array_add (summaries, g_steal_pointer (&summary));
+      n_imported++;
     }
   token_counter_clear (&counter);
 
-  if (imported->len == 0)
+  if (n_imported == 0)
     {
       const TailorDocsFailure *first =
         report->failures->len > 0 ? g_ptr_array_index (report->failures, 0) : NULL;
@@ -1384,52 +1216,12 @@ build_in (const TailorDocsBuildRequest *request,
     }
 
   report_progress (progress, user_data, TAILOR_DOCS_PHASE_CHECKING);
-  built = tailor_dataset_builder_commit (builder, &created, cancellable, error);
-  if (built == NULL)
+  report->version = tailor_dataset_builder_commit (builder, &created, cancellable, error);
+  if (report->version == NULL)
     return FALSE;
   if (!collect_samples (report, all, request->pii, cancellable, error))
     return FALSE;
-  train = read_stored (scratch, built, TAILOR_SPLIT_TRAIN, error);
-  if (train == NULL)
-    return FALSE;
-  eval = read_stored (scratch, built, TAILOR_SPLIT_EVAL, error);
-  if (eval == NULL)
-    return FALSE;
-
   report_progress (progress, user_data, TAILOR_DOCS_PHASE_SAVING);
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return FALSE;
-  if (!tailor_catalogue_begin (catalogue, error))
-    return FALSE;
-  source_ids = record_sources (catalogue, request->project_id, imported, summaries, error);
-  if (source_ids == NULL)
-    {
-      tailor_catalogue_rollback (catalogue);
-      return FALSE;
-    }
-  changelog =
-    compose_changelog (request->reason, tailor_dataset_builder_get_changelog (builder));
-  version_request.parent = request->parent;
-  version_request.changelog = changelog;
-  version_request.split_settings = built->split_settings;
-  version_request.hygiene_settings = built->hygiene_settings;
-  version_request.hygiene_counts = built->hygiene_counts;
-  version_request.source_ids = (const gint64 *) source_ids->data;
-  version_request.n_source_ids = source_ids->len;
-  report->version = tailor_catalogue_write_version (catalogue, request->project_id,
-                                                    &version_request, train, eval, &created, error);
-  if (report->version == NULL)
-    {
-      tailor_catalogue_rollback (catalogue);
-      return FALSE;
-    }
-  if (!created)
-    {
-      /* The same content exists: keep the catalogue as it was, sources included. */
-      tailor_catalogue_rollback (catalogue);
-    }
-  else if (!tailor_catalogue_commit (catalogue, error))
-    return FALSE;
   report->created = created;
   return save_extras (report, request->project_dir, report->version->id, error);
 }
@@ -1443,9 +1235,7 @@ tailor_docs_build (const TailorDocsBuildRequest *request,
 {
   g_autoptr (TailorCatalogue) catalogue = NULL;
   g_autoptr (TailorDocsReport) built = report_new ();
-  g_autofree char *scratch_dir = NULL;
   TailorDocsReport *report;
-  gboolean ok;
 
   g_return_val_if_fail (request != NULL, NULL);
   g_return_val_if_fail (request->catalogue_dir != NULL && request->project_name != NULL, NULL);
@@ -1465,19 +1255,7 @@ tailor_docs_build (const TailorDocsBuildRequest *request,
                    g_strerror (saved));
       return NULL;
     }
-  scratch_dir = g_build_filename (request->project_dir, "build-XXXXXX", NULL);
-  if (g_mkdtemp_full (scratch_dir, 0700) == NULL)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "Cannot create a working folder in “%s”: %s.", request->project_dir,
-                   g_strerror (saved));
-      return NULL;
-    }
-  ok = build_in (request, catalogue, scratch_dir, built, progress, user_data, cancellable, error);
-  remove_tree (scratch_dir);
-  if (!ok)
+  if (!build_in (request, catalogue, built, progress, user_data, cancellable, error))
     return NULL;
 
   report = report_on (catalogue, request->project_id, request->project_dir,

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
 #include "tailor-data-split.h"
@@ -395,8 +396,8 @@ conclude (TailorRunSupervisor *self)
       break;
     case ENDING_ERROR:
       if (self->error_message == NULL)
-        set_string (self, &self->error_message, "The trainer reported an error without a message",
-                    PROP_ERROR_MESSAGE);
+        set_string (self, &self->error_message,
+                    _("The trainer reported an error without a message"), PROP_ERROR_MESSAGE);
       set_state (self, TAILOR_RUN_STATE_FAILED);
       break;
     case ENDING_STOPPED:
@@ -409,12 +410,14 @@ conclude (TailorRunSupervisor *self)
         set_state (self, TAILOR_RUN_STATE_CANCELLED);
       else if (!self->exited)
         fail (self, "vanished",
-              "The training process ended without finishing: it crashed or was stopped from "
-              "outside Tailor");
+              _("The training process ended without finishing: it crashed or was stopped from "
+                "outside Tailor"));
       else if (WIFSIGNALED (self->wait_status))
         {
+          /* Translators: the number and name of a Unix signal, e.g. "signal 11, Segmentation
+           * fault" */
           g_autofree char *message = g_strdup_printf (
-            "The training process crashed (signal %d, %s)", WTERMSIG (self->wait_status),
+            _("The training process crashed (signal %d, %s)"), WTERMSIG (self->wait_status),
             g_strsignal (WTERMSIG (self->wait_status)));
 
           fail (self, "crashed", message);
@@ -426,11 +429,13 @@ conclude (TailorRunSupervisor *self)
           g_autofree char *message = NULL;
 
           if (said != NULL)
-            message = g_strdup_printf ("The training process stopped with exit status %d: %s",
+            /* Translators: the last %s is the first line the trainer wrote on its error
+             * output, in English */
+            message = g_strdup_printf (_("The training process stopped with exit status %d: %s"),
                                        status, said);
           else
-            message = g_strdup_printf ("The training process stopped with exit status %d "
-                                       "without saying why",
+            message = g_strdup_printf (_("The training process stopped with exit status %d "
+                                         "without saying why"),
                                        status);
           fail (self, "exit", message);
         }
@@ -498,7 +503,7 @@ check_not_busy (TailorRunSupervisor *self, GError **error)
   if (self->state == TAILOR_RUN_STATE_RUNNING || self->state == TAILOR_RUN_STATE_STOPPING)
     {
       g_set_error (error, TAILOR_RUN_SUPERVISOR_ERROR, TAILOR_RUN_SUPERVISOR_ERROR_BUSY,
-                   "A training run in %s is still being followed; pause or cancel it first",
+                   _("A training run in %s is still being followed; pause or cancel it first"),
                    self->run_dir);
       return FALSE;
     }
@@ -519,8 +524,9 @@ open_append (const char *path, GError **error)
     {
       int saved = errno;
 
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "Cannot open %s: %s", path,
-                   g_strerror (saved));
+      /* Translators: a file path and the system's reason */
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _("Cannot open %s: %s"),
+                   path, g_strerror (saved));
     }
   return fd;
 }
@@ -565,8 +571,8 @@ spawn (TailorRunSupervisor *self, const char *run_dir, const char *const *args, 
   if (cli == NULL)
     {
       g_set_error (error, TAILOR_RUN_SUPERVISOR_ERROR, TAILOR_RUN_SUPERVISOR_ERROR_NO_CLI,
-                   "Cannot find tailor-cli beside Tailor or on the PATH; reinstall Tailor or set "
-                   "TAILOR_CLI to its path");
+                   _("Cannot find tailor-cli beside Tailor or on the PATH; reinstall Tailor or "
+                     "set TAILOR_CLI to its path"));
       return FALSE;
     }
   reset_run (self, run_dir);
@@ -601,7 +607,8 @@ spawn (TailorRunSupervisor *self, const char *run_dir, const char *const *args, 
   self->child = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   if (self->child == NULL)
     {
-      g_prefix_error (error, "Cannot start %s: ", cli);
+      /* Translators: the path of the trainer program, then the reason */
+      g_prefix_error (error, _("Cannot start %s: "), cli);
       return FALSE;
     }
   self->pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (self->child), NULL, 10);
@@ -666,7 +673,7 @@ tailor_run_supervisor_attach (TailorRunSupervisor *self, const char *run_dir, GE
       int saved = errno;
 
       g_set_error (error, TAILOR_RUN_SUPERVISOR_ERROR, TAILOR_RUN_SUPERVISOR_ERROR_NOT_RUN,
-                   "%s holds no training progress (%s): the run never started", run_dir,
+                   _("%s holds no training progress (%s): the run never started"), run_dir,
                    g_strerror (saved));
       return FALSE;
     }
@@ -813,7 +820,7 @@ make_run_dir (const char *catalogue_dir, gint64 project_id, GError **error)
       int saved = errno;
 
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "Cannot create the runs folder %s: %s", runs, g_strerror (saved));
+                   _("Cannot create the runs folder %s: %s"), runs, g_strerror (saved));
       return NULL;
     }
   for (guint n = 1; n < 1000; n++)
@@ -831,12 +838,12 @@ make_run_dir (const char *catalogue_dir, gint64 project_id, GError **error)
           int saved = errno;
 
           g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                       "Cannot create the run folder %s: %s", dir, g_strerror (saved));
+                       _("Cannot create the run folder %s: %s"), dir, g_strerror (saved));
           return NULL;
         }
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-               "Too many runs started this second in %s; try again", runs);
+               _("Too many runs started this second in %s; try again"), runs);
   return NULL;
 }
 

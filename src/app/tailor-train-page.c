@@ -10,6 +10,7 @@
 
 #include <glib/gi18n.h>
 
+#include "tailor-devices.h"
 #include "tailor-documents-work.h"
 #include "tailor-goal.h"
 #include "tailor-line-chart.h"
@@ -44,12 +45,11 @@ typedef struct
   int seed;
   int eval_every;
   int checkpoint_every;
-  int device; /* auto, vulkan, cpu */
+  char device[32]; /* run.json's "device": auto, vulkan:N, cpu */
 } Settings;
 
 static const char *const method_names[] = { "qlora", "lora", "full" };
 static const char *const schedule_names[] = { "cosine", "linear", "constant" };
-static const char *const device_names[] = { "auto", "vulkan", "cpu" };
 static const struct
 {
   guint flag;
@@ -128,10 +128,15 @@ struct _TailorTrainPage
   GtkSpinButton *seed_spin;
   GtkSpinButton *eval_every_spin;
   GtkSpinButton *checkpoint_every_spin;
-  AdwComboRow *device_combo;
+  AdwExpanderRow *device_expander;
+  GPtrArray *device_rows; /* AdwActionRow, borrowed: the expander's rows */
+  GtkCheckButton *device_group; /* the first device's check button, which the others join */
   AdwActionRow *warning_row;
 
   /* Owned */
+  GPtrArray *device_choices; /* TailorDeviceChoice */
+  char *device_id;           /* the chosen one's */
+  GCancellable *devices_cancellable;
   TailorChartSeries *train_series;
   TailorChartSeries *eval_series;
   TailorRunSupervisor *supervisor;
@@ -341,7 +346,6 @@ show_settings (TailorTrainPage *self, const Settings *s)
   gtk_spin_button_set_value (self->seed_spin, s->seed);
   gtk_spin_button_set_value (self->eval_every_spin, s->eval_every);
   gtk_spin_button_set_value (self->checkpoint_every_spin, s->checkpoint_every);
-  adw_combo_row_set_selected (self->device_combo, (guint) s->device);
   self->syncing = FALSE;
   validate (self);
 }
@@ -378,7 +382,8 @@ read_settings (TailorTrainPage *self, Settings *s, char **problem)
   s->seed = gtk_spin_button_get_value_as_int (self->seed_spin);
   s->eval_every = gtk_spin_button_get_value_as_int (self->eval_every_spin);
   s->checkpoint_every = gtk_spin_button_get_value_as_int (self->checkpoint_every_spin);
-  s->device = (int) MIN (adw_combo_row_get_selected (self->device_combo), 2);
+  /* The device is the machine's, not the preset's: it stays as the user chose it. */
+  g_strlcpy (s->device, self->device_id, sizeof s->device);
 
   *problem = NULL;
   if (lr_text[0] == '\0' || end == NULL || *end != '\0' || !isfinite (s->lr) || s->lr <= 0 ||
@@ -439,7 +444,7 @@ settings_to_json (TailorTrainPage *self, const Settings *s)
   json_object_set_string_member (o, "loss_on", s->loss_on_all ? "all" : "assistant");
   json_object_set_boolean_member (o, "grad_checkpointing", s->grad_checkpointing);
   json_object_set_int_member (o, "seed", s->seed);
-  json_object_set_string_member (o, "device", device_names[s->device]);
+  json_object_set_string_member (o, "device", s->device);
   json_object_set_int_member (o, "eval_every", s->eval_every);
   json_object_set_int_member (o, "checkpoint_every", s->checkpoint_every);
   return o;
@@ -623,13 +628,13 @@ build_advanced (TailorTrainPage *self)
   static const char *const schedules[] = { N_("Cosine"), N_("Linear"), N_("Constant"), NULL };
   static const char *const losses[] = { N_("The answers only"), N_("All text, prompts included"),
                                         NULL };
-  static const char *const devices[] = { N_("Automatic"), N_("Graphics card (Vulkan)"),
-                                         N_("Processor (CPU)"), NULL };
   AdwExpanderRow *adapter;
   AdwExpanderRow *optimizer;
   AdwExpanderRow *data;
   AdwExpanderRow *run;
 
+  /* First: which device trains is what people look for, and the list grows with the machine. */
+  self->device_expander = add_expander (self, _("Device"), NULL);
   adapter = add_expander (self, _("Adapter"), _("Method, layers, rank, alpha, dropout"));
   self->method_row = add_combo (self, adapter, _("Method"),
                                 _("QLoRA trains an adapter over the model as it is stored; LoRA "
@@ -677,7 +682,7 @@ build_advanced (TailorTrainPage *self)
                                      _("Fills each sequence, which makes training faster."));
   self->loss_row = add_combo (self, data, _("Learn from"), NULL, losses);
 
-  run = add_expander (self, _("Run"), _("Memory, seed, evaluation and checkpoints, device"));
+  run = add_expander (self, _("Run"), _("Memory, seed, evaluation and checkpoints"));
   self->grad_checkpointing_switch =
     add_switch (self, run, _("Gradient checkpointing"),
                 _("Uses much less memory for about a third more time."));
@@ -691,7 +696,93 @@ build_advanced (TailorTrainPage *self)
     add_spin (self, run, _("Checkpoint every"),
               _("Steps between checkpoints; 0 saves only at the end and when paused."), 0, 100000,
               1, 0);
-  self->device_combo = add_combo (self, run, _("Device"), NULL, devices);
+}
+
+/* ---- Devices ---- */
+
+static void
+on_device_toggled (TailorTrainPage *self, GtkCheckButton *check)
+{
+  const TailorDeviceChoice *choice;
+
+  if (self->syncing || !gtk_check_button_get_active (check))
+    return;
+  choice = g_object_get_data (G_OBJECT (check), "tailor-device-choice");
+  g_free (self->device_id);
+  self->device_id = g_strdup (choice->id);
+  adw_expander_row_set_subtitle (self->device_expander, choice->title);
+  validate (self);
+}
+
+/* One row per device, the chosen one checked; a choice the new list lacks falls back to
+ * Automatic. */
+static void
+show_devices (TailorTrainPage *self, GPtrArray *choices)
+{
+  const TailorDeviceChoice *chosen = tailor_device_choices_find (choices, self->device_id);
+  gboolean syncing = self->syncing;
+
+  if (chosen == NULL)
+    chosen = tailor_device_choices_find (choices, "auto");
+  /* Check buttons leaving their group toggle each other as they go: not a choice to act on. */
+  self->syncing = TRUE;
+  for (guint i = 0; i < self->device_rows->len; i++)
+    adw_expander_row_remove (self->device_expander, g_ptr_array_index (self->device_rows, i));
+  g_ptr_array_set_size (self->device_rows, 0);
+  self->device_group = NULL;
+  g_clear_pointer (&self->device_choices, g_ptr_array_unref);
+  self->device_choices = g_ptr_array_ref (choices);
+  g_free (self->device_id);
+  self->device_id = g_strdup (chosen->id);
+  adw_expander_row_set_subtitle (self->device_expander, chosen->title);
+
+  for (guint i = 0; i < choices->len; i++)
+    {
+      const TailorDeviceChoice *choice = g_ptr_array_index (choices, i);
+      GtkWidget *row = adw_action_row_new ();
+      GtkWidget *check = gtk_check_button_new ();
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), choice->title);
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), choice->subtitle);
+      adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 0);
+      gtk_widget_set_valign (check, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (check), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      choice->title, -1);
+      if (self->device_group != NULL)
+        gtk_check_button_set_group (GTK_CHECK_BUTTON (check), self->device_group);
+      else
+        self->device_group = GTK_CHECK_BUTTON (check);
+      gtk_check_button_set_active (GTK_CHECK_BUTTON (check), choice == chosen);
+      g_object_set_data (G_OBJECT (check), "tailor-device-choice", (gpointer) choice);
+      g_signal_connect_swapped (check, "toggled", G_CALLBACK (on_device_toggled), self);
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row), check);
+      adw_action_row_set_activatable_widget (ADW_ACTION_ROW (row), check);
+      adw_expander_row_add_row (self->device_expander, row);
+      g_ptr_array_add (self->device_rows, row);
+    }
+  self->syncing = syncing;
+}
+
+static void
+devices_listed_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (TailorTrainPage) self = user_data;
+  g_autoptr (GPtrArray) choices = NULL;
+  g_autoptr (GError) error = NULL;
+
+  choices = tailor_device_choices_list_finish (result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->devices_cancellable);
+  /* Automatic and the processor stay on offer; the reason is for whoever debugs it. */
+  if (choices == NULL)
+    {
+      g_debug ("Listing only the default devices: %s", error->message);
+      return;
+    }
+  show_devices (self, choices);
+  /* A run shown before the list came names its device in words now. */
+  update_run_view (self);
 }
 
 /* ---- Metrics ---- */
@@ -931,6 +1022,26 @@ advice_for (const char *code, gboolean resumable)
   return _("No checkpoint was written before it stopped. Start a new run.");
 }
 
+/* The device the trainer says it runs on, with what kind it is when the device list knows it:
+ * the name alone does not tell a graphics card from Vulkan in software. */
+static char *
+describe_run_device (TailorTrainPage *self, const char *reported)
+{
+  if (reported == NULL)
+    return g_strdup ("—");
+  for (guint i = 0; self->device_choices != NULL && i < self->device_choices->len; i++)
+    {
+      const TailorDeviceChoice *choice = g_ptr_array_index (self->device_choices, i);
+
+      if (g_str_has_prefix (choice->id, "vulkan:") && g_str_equal (choice->title, reported))
+        return g_strdup_printf ("%s\n%s", reported, choice->subtitle);
+    }
+  /* The CPU backend names itself "cpu (BLAS kernels, threads)". */
+  if (g_str_has_prefix (reported, "cpu"))
+    return g_strdup_printf ("%s\n%s", reported, _("Processor (CPU)"));
+  return g_strdup (reported);
+}
+
 static void
 update_run_view (TailorTrainPage *self)
 {
@@ -947,6 +1058,7 @@ update_run_view (TailorTrainPage *self)
   g_autofree char *speed = NULL;
   g_autofree char *eta_text = NULL;
   g_autofree char *memory_text = NULL;
+  g_autofree char *device_text = NULL;
   g_autofree char *subtitle = NULL;
   const char *title;
 
@@ -1036,9 +1148,8 @@ update_run_view (TailorTrainPage *self)
   if (memory > 0)
     memory_text = g_format_size (memory);
   adw_action_row_set_subtitle (self->memory_row, memory_text != NULL ? memory_text : "—");
-  adw_action_row_set_subtitle (self->device_row, tailor_run_supervisor_get_device (s) != NULL
-                                                   ? tailor_run_supervisor_get_device (s)
-                                                   : "—");
+  device_text = describe_run_device (self, tailor_run_supervisor_get_device (s));
+  adw_action_row_set_subtitle (self->device_row, device_text);
   adw_action_row_set_subtitle (self->folder_row, run_dir != NULL ? run_dir : "—");
 
   gtk_widget_set_visible (GTK_WIDGET (self->error_group), state == TAILOR_RUN_STATE_FAILED);
@@ -1514,6 +1625,8 @@ tailor_train_page_dispose (GObject *object)
   drop_supervisor (self);
   g_cancellable_cancel (self->prepare_cancellable);
   g_clear_object (&self->prepare_cancellable);
+  g_cancellable_cancel (self->devices_cancellable);
+  g_clear_object (&self->devices_cancellable);
   gtk_widget_dispose_template (GTK_WIDGET (self), TAILOR_TYPE_TRAIN_PAGE);
 
   G_OBJECT_CLASS (tailor_train_page_parent_class)->dispose (object);
@@ -1527,6 +1640,9 @@ tailor_train_page_finalize (GObject *object)
   g_clear_object (&self->train_series);
   g_clear_object (&self->eval_series);
   g_clear_pointer (&self->pending, g_array_unref);
+  g_clear_pointer (&self->device_rows, g_ptr_array_unref);
+  g_clear_pointer (&self->device_choices, g_ptr_array_unref);
+  g_free (self->device_id);
   g_free (self->base_model);
   g_free (self->base_sha256);
   g_free (self->version_id);
@@ -1624,7 +1740,17 @@ tailor_train_page_init (TailorTrainPage *self)
 
   self->pending = g_array_new (FALSE, FALSE, sizeof (PendingMetric));
   self->model_context = -1;
+  self->device_rows = g_ptr_array_new ();
+  self->device_id = g_strdup ("auto");
   build_advanced (self);
+  {
+    g_autoptr (GPtrArray) defaults = tailor_device_choices_new_default ();
+
+    show_devices (self, defaults);
+  }
+  self->devices_cancellable = g_cancellable_new ();
+  tailor_device_choices_list_async (NULL, self->devices_cancellable, devices_listed_cb,
+                                    g_object_ref (self));
   g_signal_connect (self, "map", G_CALLBACK (on_map), NULL);
 
   self->warning_row = ADW_ACTION_ROW (adw_action_row_new ());
@@ -1643,6 +1769,7 @@ tailor_train_page_init (TailorTrainPage *self)
   tailor_line_chart_add_series (self->chart, self->eval_series);
   tailor_line_chart_set_x_title (self->chart, _("Step"));
   tailor_line_chart_set_y_title (self->chart, _("Loss"));
+  tailor_line_chart_set_count_points (self->chart, TRUE);
   tailor_line_chart_set_empty_text (self->chart, _("The loss appears here after the first "
                                                    "step."));
   update_run_view (self);

@@ -1302,6 +1302,42 @@ tailor_catalogue_list_sources (TailorCatalogue *self, gint64 project_id, GError 
   return g_steal_pointer (&sources);
 }
 
+gboolean
+tailor_catalogue_set_source_license (TailorCatalogue *self,
+                                     gint64 source_id,
+                                     const char *license,
+                                     GError **error)
+{
+  const char *doing = "changing a source file's license";
+  gboolean ok;
+
+  g_return_val_if_fail (TAILOR_IS_CATALOGUE (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!tx_begin (self, TRUE, error))
+    return FALSE;
+  {
+    g_autoptr (CachedStmt) stmt =
+      prepare (self, "UPDATE sources SET license = ?2 WHERE id = ?1", doing, error);
+    int rc;
+
+    ok = stmt != NULL;
+    if (ok)
+      {
+        sqlite3_bind_int64 (stmt, 1, source_id);
+        /* an empty license is no license declared, as at import */
+        bind_text (stmt, 2, license != NULL && license[0] != '\0' ? license : NULL);
+        rc = sqlite3_step (stmt);
+        if (rc != SQLITE_DONE)
+          set_db_error (self, rc, doing, error);
+        else if (sqlite3_changes (self->db) == 0)
+          set_not_found ("source", source_id, error);
+        ok = rc == SQLITE_DONE && sqlite3_changes (self->db) > 0;
+      }
+  }
+  return tx_end (self, ok, error);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Example files */
 

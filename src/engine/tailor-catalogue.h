@@ -221,6 +221,12 @@ gboolean tailor_catalogue_delete_project (TailorCatalogue *self, gint64 project_
 gint64 tailor_catalogue_add_source (TailorCatalogue *self, TailorSource *source, GError **error);
 /* TailorSource*, in import order. */
 GPtrArray *tailor_catalogue_list_sources (TailorCatalogue *self, gint64 project_id, GError **error);
+/* Declares a source file's license after import (NULL or "" for none). Versions refer to their
+ * sources, so every version built from it reports the new license. */
+gboolean tailor_catalogue_set_source_license (TailorCatalogue *self,
+                                              gint64 source_id,
+                                              const char *license,
+                                              GError **error);
 
 /* Dataset versions. Writes the examples (in the order of their canonical-JSON hash, so the same
  * content is always the same bytes) to examples/<xx>/<sha256>.jsonl and records the version.

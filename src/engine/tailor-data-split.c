@@ -1129,6 +1129,8 @@ struct _TailorDatasetBuilder
   TailorSplitOptions split;
   gboolean resplit;
   gboolean freeze;
+  gboolean carry_parent; /* the parent's examples join the pool */
+  char *reason;          /* put before the generated changelog */
   guint batch_size;
   char *spool_dir;          /* made with the first spooled example */
   Segment *incoming;        /* the new examples' lines, hygiene applied */
@@ -1193,6 +1195,7 @@ tailor_dataset_builder_free (TailorDatasetBuilder *self)
   g_free (self->spool_dir);
   g_free (self->changelog);
   g_free (self->counts_json);
+  g_free (self->reason);
   g_free (self);
 }
 
@@ -1301,6 +1304,7 @@ tailor_dataset_builder_new (TailorCatalogue *catalogue,
   self->catalogue = g_object_ref (catalogue);
   self->project_name = g_strdup (project_name);
   self->batch_size = HYGIENE_BATCH;
+  self->carry_parent = TRUE;
   self->incoming_entries = g_array_new (FALSE, FALSE, sizeof (Entry));
   self->batch = examples_array_new (HYGIENE_BATCH);
   self->imports = g_ptr_array_new_with_free_func (import_record_free);
@@ -1393,6 +1397,23 @@ tailor_dataset_builder_set_resplit (TailorDatasetBuilder *self, gboolean resplit
   g_return_if_fail (self != NULL);
 
   self->resplit = resplit;
+}
+
+void
+tailor_dataset_builder_set_carry_parent (TailorDatasetBuilder *self, gboolean carry)
+{
+  g_return_if_fail (self != NULL);
+
+  self->carry_parent = carry;
+}
+
+void
+tailor_dataset_builder_set_reason (TailorDatasetBuilder *self, const char *reason)
+{
+  g_return_if_fail (self != NULL);
+
+  g_free (self->reason);
+  self->reason = reason != NULL && reason[0] != '\0' ? g_strdup (reason) : NULL;
 }
 
 void
@@ -2266,6 +2287,8 @@ build_pool (TailorDatasetBuilder *self,
             SignatureJoin *join,
             GError **error)
 {
+  const TailorDatasetVersion *parent = self->carry_parent ? self->parent : NULL;
+
   self->entries = g_array_new (FALSE, FALSE, sizeof (Entry));
   self->segments = g_ptr_array_new_with_free_func (segment_free);
   if (join != NULL && !signature_join_init (join, &self->hygiene.dedup_options, error))
@@ -2280,17 +2303,17 @@ build_pool (TailorDatasetBuilder *self,
         return FALSE;
       for (guint i = 0; i < self->entries->len; i++)
         g_hash_table_add (sacred, g_memdup2 (g_array_index (self->entries, Entry, i).id, 32));
-      if (self->parent != NULL && (!pool_add_split (self, self->parent, TAILOR_SPLIT_TRAIN,
-                                                    ORIGIN_TRAIN, rescan, NULL, join, error) ||
-                                   !pool_add_split (self, self->parent, TAILOR_SPLIT_EVAL,
-                                                    ORIGIN_TRAIN, rescan, sacred, join, error)))
+      if (parent != NULL && (!pool_add_split (self, parent, TAILOR_SPLIT_TRAIN, ORIGIN_TRAIN,
+                                              rescan, NULL, join, error) ||
+                             !pool_add_split (self, parent, TAILOR_SPLIT_EVAL, ORIGIN_TRAIN,
+                                              rescan, sacred, join, error)))
         return FALSE;
     }
-  else if (self->parent != NULL)
+  else if (parent != NULL)
     {
-      if (!pool_add_split (self, self->parent, TAILOR_SPLIT_EVAL, ORIGIN_EVAL, rescan, NULL, join,
+      if (!pool_add_split (self, parent, TAILOR_SPLIT_EVAL, ORIGIN_EVAL, rescan, NULL, join,
                            error) ||
-          !pool_add_split (self, self->parent, TAILOR_SPLIT_TRAIN, ORIGIN_TRAIN, rescan, NULL, join,
+          !pool_add_split (self, parent, TAILOR_SPLIT_TRAIN, ORIGIN_TRAIN, rescan, NULL, join,
                            error))
         return FALSE;
     }
@@ -2922,6 +2945,7 @@ write_all (TailorDatasetBuilder *self,
 {
   g_autoptr (TailorVersionWriter) writer = NULL;
   g_autoptr (GArray) source_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr (GPtrArray) existing = NULL;
   g_autoptr (TailorDatasetVersion) version = NULL;
   TailorVersionRequest request = { 0 };
   gint64 project_id = self->project_id;
@@ -2948,12 +2972,31 @@ write_all (TailorDatasetBuilder *self,
         goto fail;
       project_id = project->id;
     }
+  existing = tailor_catalogue_list_sources (self->catalogue, project_id, error);
+  if (existing == NULL)
+    goto fail;
   for (guint i = 0; i < self->imports->len; i++)
     {
       const ImportRecord *record = g_ptr_array_index (self->imports, i);
       TailorSource source = { 0 };
-      gint64 id;
+      gint64 id = 0;
 
+      /* The same file with the same content and license is the same source: rebuilding from
+       * the files again records no new rows. */
+      for (guint j = existing->len; j > 0 && id == 0; j--)
+        {
+          const TailorSource *row = g_ptr_array_index (existing, j - 1);
+
+          if (g_strcmp0 (row->path, record->path) == 0 &&
+              g_strcmp0 (row->sha256, record->sha256) == 0 &&
+              g_strcmp0 (row->license, record->license) == 0)
+            id = row->id;
+        }
+      if (id != 0)
+        {
+          g_array_append_val (source_ids, id);
+          continue;
+        }
       source.project_id = project_id;
       source.path = record->path;
       source.sha256 = record->sha256;
@@ -3062,6 +3105,15 @@ commit_spooled (TailorDatasetBuilder *self,
   self->counts.train = train->len;
   self->counts.eval = eval->len;
   self->changelog = make_changelog (self, frozen != NULL);
+  if (self->reason != NULL)
+    {
+      /* "Removed notes.md; imported faq.jsonl (…)": the reason, then what the builder did. */
+      char *built = self->changelog;
+
+      built[0] = g_ascii_tolower (built[0]);
+      self->changelog = g_strdup_printf ("%s; %s", self->reason, built);
+      g_free (built);
+    }
   self->counts_json = counts_json (self, frozen != NULL);
   return write_all (self, frozen, split_settings, hygiene_settings, created, error);
 }

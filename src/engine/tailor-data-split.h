@@ -199,6 +199,15 @@ TailorDatasetBuilder *tailor_dataset_builder_new (TailorCatalogue *catalogue,
                                                   GError **error);
 /* Re-split every example of the parent with the builder's split options (refused when frozen). */
 void tailor_dataset_builder_set_resplit (TailorDatasetBuilder *self, gboolean resplit);
+/* FALSE: the new version records the parent (and inherits its settings when none are given)
+ * but holds only the examples imported into this builder, plus the project's frozen evaluation
+ * set when there is one. For rebuilding a version from its source files with other hygiene
+ * choices: the parent's examples already went through the old ones (redacted text cannot be
+ * kept again). Default TRUE. */
+void tailor_dataset_builder_set_carry_parent (TailorDatasetBuilder *self, gboolean carry);
+/* Why this version is built, in a sentence ("Removed notes.md"): the changelog starts with it,
+ * followed by what the builder did. */
+void tailor_dataset_builder_set_reason (TailorDatasetBuilder *self, const char *reason);
 /* The new version's eval set becomes the project's sacred set. */
 void tailor_dataset_builder_set_freeze_eval (TailorDatasetBuilder *self, gboolean freeze);
 /* Examples go through hygiene, into the spool and back this many at a time (0: the default,
@@ -222,8 +231,9 @@ gboolean tailor_dataset_builder_add_examples (TailorDatasetBuilder *self,
                                               GPtrArray *examples,
                                               GError **error);
 /* Runs deduplication, split and leak check and writes the sources and the version in one
- * catalogue transaction; on any failure the catalogue is left as it was. When the result equals
- * an existing version, nothing is recorded and that version is returned with *created FALSE. */
+ * catalogue transaction; on any failure the catalogue is left as it was. A file imported before
+ * with the same content and license keeps its source row. When the result equals an existing
+ * version, nothing is recorded and that version is returned with *created FALSE. */
 TailorDatasetVersion *tailor_dataset_builder_commit (TailorDatasetBuilder *self,
                                                      gboolean *created,
                                                      GCancellable *cancellable,

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Runs the accessibility-tree end-to-end test on its own virtual X server and D-Bus session.
 # Exit 77 (skipped) only when Xvfb, dbus-run-session or the AT-SPI Python bindings are missing.
-# Usage: run-e2e.sh TAILOR TAILOR-CLI SCHEMA-DIR
+# Usage: run-e2e.sh TAILOR TAILOR-CLI SCHEMA-DIR [SHADER-CACHE-DIR]
 python=/usr/bin/python3
 for tool in Xvfb dbus-run-session; do
   if ! command -v "$tool" >/dev/null 2>&1; then

@@ -629,6 +629,12 @@ walk_documents (Fixture *f, TailorWizard *wizard)
   TailorWizardPage *page = tailor_wizard_get_page (wizard, "documents");
   GtkWidget *next = find_button (GTK_WIDGET (wizard), "wizard.next");
   g_autofree char *path = write_support_jsonl ();
+  g_autoptr (TailorProject) project = NULL;
+  g_autoptr (TailorCatalogue) catalogue = NULL;
+  g_autoptr (GPtrArray) sources = NULL;
+  g_autoptr (GError) error = NULL;
+  AdwComboRow *license;
+  GtkWidget *file_row;
   g_autofree char *first = NULL;
   g_autofree char *second = NULL;
   g_autoptr (GPtrArray) rows = NULL;
@@ -710,6 +716,31 @@ walk_documents (Fixture *f, TailorWizard *wizard)
   g_clear_pointer (&rows, g_ptr_array_unref);
   assert_support_report (GTK_WIDGET (page));
   g_assert_true (gtk_widget_is_sensitive (next));
+
+  /* A file's license changes after the import: stored in the catalogue, shown in the file's
+   * summary, and no new version (the examples are the same). */
+  license = ADW_COMBO_ROW (find_row (GTK_WIDGET (page), "License"));
+  g_assert_cmpuint (adw_combo_row_get_selected (license), ==, 0);
+  adw_combo_row_set_selected (license, 5);
+  settle ();
+  g_assert_false (tailor_documents_page_get_busy (TAILOR_DOCUMENTS_PAGE (page)));
+  g_assert_cmpstr (tailor_documents_page_get_version_id (TAILOR_DOCUMENTS_PAGE (page)), ==, first);
+  g_assert_nonnull (strstr (adw_expander_row_get_subtitle (ADW_EXPANDER_ROW (find_widget (
+                              GTK_WIDGET (page), is_row_titled, "support.jsonl"))),
+                            "MIT"));
+  project = stored_project ("Support replies");
+  catalogue = tailor_catalogue_open (NULL, 0, &error);
+  g_assert_no_error (error);
+  sources = tailor_catalogue_list_sources (catalogue, project->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sources->len, >=, 1);
+  for (guint i = 0; i < sources->len; i++)
+    g_assert_cmpstr (((TailorSource *) sources->pdata[i])->license, ==, "MIT");
+  g_assert_true (gtk_widget_is_sensitive (next));
+  file_row = find_widget (GTK_WIDGET (page), is_row_titled, "support.jsonl");
+  adw_expander_row_set_expanded (ADW_EXPANDER_ROW (file_row), TRUE);
+  screenshot_scrolled_to (window, GTK_WIDGET (page), file_row, "13-documents-file-license");
+  adw_expander_row_set_expanded (ADW_EXPANDER_ROW (file_row), FALSE);
 }
 
 /* ---- Train ---- */
@@ -803,6 +834,22 @@ chart_points (GtkWidget *page, guint series)
   return tailor_chart_series_get_n_points (s);
 }
 
+static gboolean
+is_shown_action_row_titled (GtkWidget *widget, gconstpointer title)
+{
+  return ADW_IS_ACTION_ROW (widget) && gtk_widget_get_mapped (widget) &&
+         is_row_titled (widget, title);
+}
+
+static gboolean
+automatic_device_known (gpointer page)
+{
+  GtkWidget *row = find_widget (GTK_WIDGET (page), is_row_titled, "Automatic");
+
+  return row != NULL &&
+         strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "Now: ") != NULL;
+}
+
 static void
 walk_train (Fixture *f)
 {
@@ -827,8 +874,9 @@ walk_train (Fixture *f)
                              "Pack short examples together", "Learn from",
                              "Gradient checkpointing", "Seed", "Held-out loss every",
                              "Checkpoint every", "Device" };
-  const char *expanders[] = { "Adapter", "Optimizer", "Data and Batches", "Run" };
+  const char *expanders[] = { "Device", "Adapter", "Optimizer", "Data and Batches", "Run" };
   TailorRunSupervisor *s;
+  GtkWidget *device_row;
   gint64 paused_at;
 
   g_assert_nonnull (real_cli);
@@ -872,6 +920,14 @@ walk_train (Fixture *f)
   screenshot_scrolled_to (window, GTK_WIDGET (page),
                           GTK_WIDGET (find_group (GTK_WIDGET (page), "Advanced")),
                           "51-train-advanced");
+
+  /* The devices come from `tailor-cli devices`: Automatic says what it picks here, and the
+   * processor is always on offer. */
+  g_assert_true (wait_for (automatic_device_known, page));
+  assert_row_shown (GTK_WIDGET (page), "Processor (CPU)");
+  settings = tailor_train_page_dup_settings (TAILOR_TRAIN_PAGE (page));
+  g_assert_cmpstr (json_object_get_string_member (settings, "device"), ==, "auto");
+  g_clear_pointer (&settings, json_object_unref);
 
   /* Quick makes one pass; Thorough more than Balanced, with a larger adapter. */
   adw_action_row_activate (find_row (GTK_WIDGET (page), "Quick"));
@@ -932,9 +988,13 @@ walk_train (Fixture *f)
   gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Maximum steps"), 120);
   gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Held-out loss every"), 20);
   gtk_spin_button_set_value (row_spin (GTK_WIDGET (page), "Checkpoint every"), 20);
-  adw_combo_row_set_selected (ADW_COMBO_ROW (find_widget (GTK_WIDGET (page), is_row_titled,
-                                                          "Device")),
-                              2);
+  adw_action_row_activate (find_row (GTK_WIDGET (page), "Processor (CPU)"));
+  settings = tailor_train_page_dup_settings (TAILOR_TRAIN_PAGE (page));
+  g_assert_cmpstr (json_object_get_string_member (settings, "device"), ==, "cpu");
+  g_clear_pointer (&settings, json_object_unref);
+  g_assert_cmpstr (adw_expander_row_get_subtitle (ADW_EXPANDER_ROW (find_widget (
+                     GTK_WIDGET (page), is_row_titled, "Device"))),
+                   ==, "Processor (CPU)");
   g_assert_true (gtk_widget_is_sensitive (start));
   gtk_widget_activate (start);
   wanted_step = 3;
@@ -948,6 +1008,13 @@ walk_train (Fixture *f)
                             "of 120"));
   g_assert_nonnull (strstr (adw_action_row_get_subtitle (find_row (GTK_WIDGET (page), "Speed")),
                             "tokens per second"));
+  /* The run says where it trains, as the trainer reported it. */
+  device_row = find_widget (GTK_WIDGET (page), is_shown_action_row_titled, "Device");
+  g_assert_nonnull (device_row);
+  g_assert_true (g_str_has_prefix (adw_action_row_get_subtitle (ADW_ACTION_ROW (device_row)),
+                                   "cpu ("));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (device_row)),
+                            "\nProcessor (CPU)"));
   screenshot_both (window, "53-train-running");
 
   /* Pause: a checkpoint, then Paused with Resume offered. */
@@ -1420,7 +1487,7 @@ test_shortcuts_window_lists_main_actions (Fixture *f, gconstpointer data)
   GtkWidget *shortcuts = NULL;
   const char *titles[] = { "New project", "Rename project", "Delete project", "Next step",
                            "Previous step", "Choose a model file", "Add documents",
-                           "Help" };
+                           "Start training", "Pause training", "Resume training", "Help" };
   g_auto (GStrv) accels = NULL;
 
   gtk_widget_activate_action (GTK_WIDGET (f->window), "win.show-help-overlay", NULL);

@@ -39,6 +39,7 @@ struct _TailorLineChart
   double x_limits[2];
   double y_limits[2];
   gboolean log_y;
+  gboolean count_points;
 
   gboolean layout_valid;
   gboolean have_data;
@@ -1023,6 +1024,19 @@ tailor_line_chart_get_empty_text (TailorLineChart *self)
   return self->empty_text;
 }
 
+/* With counts, the summary for screen readers says how many points each series has: a listener
+ * following a live chart hears it grow even when the latest value barely moves. */
+void
+tailor_line_chart_set_count_points (TailorLineChart *self, gboolean count_points)
+{
+  g_return_if_fail (TAILOR_IS_LINE_CHART (self));
+
+  if (self->count_points == !!count_points)
+    return;
+  self->count_points = !!count_points;
+  update_description (self);
+}
+
 /* The text shown, and read to screen readers, while no series has a point. */
 void
 tailor_line_chart_set_empty_text (TailorLineChart *self, const char *text)
@@ -1065,8 +1079,29 @@ tailor_line_chart_dup_description (TailorLineChart *self)
         {
           g_autofree char *value = tailor_chart_format_value (y);
           g_autofree char *at = format_x (x);
+          guint n = tailor_chart_series_get_n_points (entry->series);
 
-          if (self->x_title != NULL && *self->x_title != '\0')
+          if (self->count_points && self->x_title != NULL && *self->x_title != '\0')
+            {
+              /* Translators: accessible summary of a chart line, e.g. "Training loss: 12
+               * points, latest value 1.23 (Step 120)" */
+              g_string_append_printf (text,
+                                      g_dngettext (GETTEXT_PACKAGE,
+                                                   "%s: %u point, latest value %s (%s %s)",
+                                                   "%s: %u points, latest value %s (%s %s)", n),
+                                      name, n, value, self->x_title, at);
+            }
+          else if (self->count_points)
+            {
+              /* Translators: accessible summary of a chart line, e.g. "Loss: 12 points, latest
+               * value 1.23 at 120" */
+              g_string_append_printf (text,
+                                      g_dngettext (GETTEXT_PACKAGE,
+                                                   "%s: %u point, latest value %s at %s",
+                                                   "%s: %u points, latest value %s at %s", n),
+                                      name, n, value, at);
+            }
+          else if (self->x_title != NULL && *self->x_title != '\0')
             {
               /* Translators: accessible summary of a chart line, e.g. "Training loss: latest
                * value 1.23 (Step 120)" */

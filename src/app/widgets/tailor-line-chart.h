@@ -26,5 +26,6 @@ const char *tailor_line_chart_get_y_title (TailorLineChart *self);
 void tailor_line_chart_set_y_title (TailorLineChart *self, const char *title);
 const char *tailor_line_chart_get_empty_text (TailorLineChart *self);
 void tailor_line_chart_set_empty_text (TailorLineChart *self, const char *text);
+void tailor_line_chart_set_count_points (TailorLineChart *self, gboolean count_points);
 
 G_END_DECLS
