@@ -3,6 +3,7 @@
  * random inputs, graph resubmission, row views, shape errors and memory accounting. */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -1083,6 +1084,168 @@ test_memory_accounting (void)
   g_assert_nonnull (strstr (error->message, "Q8_0"));
 }
 
+/* A GGUF file in a fresh temporary folder holding a Q8_0 weight "wq" {IC, OC} and an F32
+ * weight "wf" {IC, OC}, opened (mapped); the folder's path in *dir. */
+static TailorGguf *
+mapped_weights_file (int IC, int OC, char **dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorGgufWriter) writer = tailor_gguf_writer_new ();
+  g_autofree char *path = NULL;
+  gsize q_bytes = 0;
+  gsize f_bytes = 0;
+  guint8 *q = random_weight (TAILOR_TYPE_Q8_0, IC, OC, 71, &q_bytes);
+  guint8 *f = random_weight (TAILOR_TYPE_F32, IC, OC, 72, &f_bytes);
+  g_autoptr (GBytes) qb = g_bytes_new_take (q, q_bytes);
+  g_autoptr (GBytes) fb = g_bytes_new_take (f, f_bytes);
+  gint64 ne[2] = { IC, OC };
+  TailorGguf *file;
+
+  *dir = g_dir_make_tmp ("tailor-test-backend-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (*dir, "weights.gguf", NULL);
+  g_assert_true (tailor_gguf_writer_add_tensor (writer, "wq", TAILOR_TYPE_Q8_0, 2, ne, qb, &error));
+  g_assert_true (tailor_gguf_writer_add_tensor (writer, "wf", TAILOR_TYPE_F32, 2, ne, fb, &error));
+  g_assert_true (tailor_gguf_writer_write (writer, path, &error));
+  g_assert_no_error (error);
+  file = tailor_gguf_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (tailor_gguf_is_mapped (file));
+  return file;
+}
+
+static void
+remove_weights_file (char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, "weights.gguf", NULL);
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+  g_free (dir);
+}
+
+/* out = x · Wᵀ on the CPU backend. */
+static float *
+matmul_with (TailorBackend *b, const TailorTensor *w, const float *x, int T)
+{
+  g_autoptr (TailorGraph) g = tailor_graph_new (b);
+  TailorTensor ts[2];
+  float *y;
+
+  ts[0] = tensor_new (b, TAILOR_TYPE_F32, w->ne[0], T, x);
+  ts[1] = tensor_new (b, TAILOR_TYPE_F32, w->ne[1], T, NULL);
+  tailor_op_matmul (g, &ts[1], &ts[0], w, NULL);
+  submit (g);
+  y = download (&ts[1]);
+  free_tensors (ts, G_N_ELEMENTS (ts));
+  return y;
+}
+
+/* Weights from a mapped GGUF are read where the mapping has them: the backend owns no bytes
+ * for them, keeps the file open after its opener lets go, refuses writes, and computes
+ * exactly what a copy of the same blocks computes. */
+static void
+test_gguf_weights_read_in_place (void)
+{
+  const int T = 48;
+  const int IC = 256;
+  const int OC = 96;
+  g_autoptr (TailorBackend) b = cpu_backend ();
+  g_autoptr (GError) error = NULL;
+  g_autofree float *x = random_floats ((gsize) T * IC, 1.0f, 73);
+  char *dir = NULL;
+  TailorGguf *file = mapped_weights_file (IC, OC, &dir);
+  const char *names[2] = { "wq", "wf" };
+  TailorTensor in_place[2];
+  TailorTensor copied[2];
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      const TailorGgufTensor *src = tailor_gguf_find_tensor (file, names[i]);
+      TailorGgufTensor by_hand = gguf_tensor (src->type, IC, OC, src->data, src->n_bytes);
+      guint64 before = tailor_backend_get_allocated (b);
+      g_autofree guint8 *bytes = NULL;
+
+      g_assert_true (tailor_tensor_alloc_from_gguf (b, src, &in_place[i], &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (tailor_backend_get_allocated (b), ==, before);
+      g_assert_cmpuint (tailor_tensor_n_bytes (&in_place[i]), ==, src->n_bytes);
+
+      /* a tensor outside any file is copied and counted */
+      g_assert_null (by_hand.file);
+      g_assert_true (tailor_tensor_alloc_from_gguf (b, &by_hand, &copied[i], &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (tailor_backend_get_allocated (b), ==, before + src->n_bytes);
+
+      bytes = g_malloc (src->n_bytes);
+      g_assert_true (tailor_tensor_download (&in_place[i], bytes, &error));
+      g_assert_cmpmem (bytes, src->n_bytes, src->data, src->n_bytes);
+
+      g_assert_false (tailor_tensor_upload (&in_place[i], bytes, &error));
+      g_assert_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, "model file"));
+      g_clear_error (&error);
+    }
+
+  /* the tensors hold the mapping now: the opener's reference can go */
+  tailor_gguf_unref (file);
+  for (i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree float *want = matmul_with (b, &copied[i], x, T);
+      g_autofree float *got = matmul_with (b, &in_place[i], x, T);
+
+      g_assert_cmpmem (got, sizeof (float) * T * OC, want, sizeof (float) * T * OC);
+      tailor_buf_free (copied[i].buf);
+    }
+  for (i = 0; i < G_N_ELEMENTS (names); i++)
+    tailor_buf_free (in_place[i].buf);
+  g_assert_cmpuint (tailor_backend_get_allocated (b), ==, 0);
+  remove_weights_file (dir);
+}
+
+/* Releasing a tensor's pages after copying it loses nothing: a mapped file reads the same
+ * bytes again, and a file held in memory is left alone (its memory is the only copy). */
+static void
+test_gguf_release_pages_keeps_data (void)
+{
+  const int IC = 1024;
+  const int OC = 64;
+  g_autoptr (GError) error = NULL;
+  char *dir = NULL;
+  g_autoptr (TailorGguf) file = mapped_weights_file (IC, OC, &dir);
+  g_autofree char *path = g_build_filename (dir, "weights.gguf", NULL);
+  g_autoptr (GBytes) contents = NULL;
+  g_autoptr (TailorGguf) in_memory = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  const char *names[2] = { "wq", "wf" };
+  guint i;
+
+  g_assert_true (g_file_get_contents (path, &text, &len, &error));
+  g_assert_no_error (error);
+  contents = g_bytes_new_take (g_steal_pointer (&text), len);
+  in_memory = tailor_gguf_new_from_bytes (contents, "weights in memory", &error);
+  g_assert_no_error (error);
+  g_assert_false (tailor_gguf_is_mapped (in_memory));
+
+  for (i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      const TailorGgufTensor *mapped = tailor_gguf_find_tensor (file, names[i]);
+      const TailorGgufTensor *held = tailor_gguf_find_tensor (in_memory, names[i]);
+      g_autofree guint8 *before = g_memdup2 (mapped->data, mapped->n_bytes);
+
+      g_assert_cmpuint (mapped->n_bytes, >, 4 * 4096);
+      g_assert_true (mapped->file == file);
+      tailor_gguf_release_pages (file, mapped->data, mapped->n_bytes);
+      g_assert_cmpmem (mapped->data, mapped->n_bytes, before, mapped->n_bytes);
+      tailor_gguf_release_pages (in_memory, held->data, held->n_bytes);
+      g_assert_cmpmem (held->data, held->n_bytes, before, mapped->n_bytes);
+    }
+  g_clear_pointer (&file, tailor_gguf_unref);
+  remove_weights_file (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1113,5 +1276,9 @@ main (int argc, char **argv)
   g_test_add_func ("/backend/graph/shape-errors-name-op-and-dims",
                    test_shape_errors_name_op_and_dims);
   g_test_add_func ("/backend/memory/allocated-and-peak", test_memory_accounting);
+  g_test_add_func ("/backend/memory/gguf-weights-read-in-place-not-copied",
+                   test_gguf_weights_read_in_place);
+  g_test_add_func ("/backend/memory/gguf-release-pages-keeps-data",
+                   test_gguf_release_pages_keeps_data);
   return g_test_run ();
 }

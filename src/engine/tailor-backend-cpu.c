@@ -13,14 +13,19 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tailor-backend-private.h"
 #include "tailor-cpu-ref.h"
 #include "tailor-parallel.h"
 
 /* Neither errno nor floating-point exception flags are read here; keeping them exact
- * would keep sqrtf and the clamped exponentials below out of vector loops. */
-#pragma GCC optimize ("no-math-errno", "no-trapping-math")
+ * would keep sqrtf and the clamped exponentials below out of vector loops. Jump threading
+ * would copy the code after fast_expf's clamps into one path per clamp, with e⁻⁸⁷ and e⁸⁸
+ * folded in as constants; vectorised, every lane then also computes those paths, and silu's
+ * gate / (1 + e⁸⁸) is a subnormal that costs a microcode assist per vector (SwiGLU ran
+ * 15 times slower). */
+#pragma GCC optimize ("no-math-errno", "no-trapping-math", "no-thread-jumps")
 
 #define ALWAYS_INLINE inline __attribute__ ((always_inline))
 
@@ -76,10 +81,18 @@ cpu_has_avx2_fma (void)
 /* Below this many multiply-adds a product runs on one thread. */
 #define GEMM_SPLIT_WORK (1 << 18)
 
+/* From this size on a buffer is mapped anonymous memory: its zero pages take no memory until
+ * first written, so a run's set-up (which holds the model file and a host copy of the
+ * parameters for a while) does not also hold the gradients and AdamW's moments, untouched
+ * until the first step; and freeing returns the memory at once. */
+#define MAPPED_BUF_BYTES (1024 * 1024)
+
 typedef struct
 {
   TailorBuf base;
-  guint8 *data; /* 64-byte aligned */
+  guint8 *data;     /* 64-byte aligned (16 when it lies in a mapped model file) */
+  gsize mapped;     /* bytes of an anonymous mapping at data; 0 for heap memory */
+  TailorGguf *file; /* a model file whose mapping data lies in (a reference), or NULL */
 } CpuBuf;
 
 typedef struct
@@ -297,8 +310,18 @@ cpu_buf_new (TailorBackend *self, gsize n_bytes, GError **error)
 {
   CpuBuf *buf;
   void *data = NULL;
+  gsize mapped = 0;
 
-  if (posix_memalign (&data, 64, n_bytes) != 0)
+  if (n_bytes >= MAPPED_BUF_BYTES)
+    {
+      mapped = n_bytes;
+      data = mmap (NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (data == MAP_FAILED)
+        data = NULL;
+    }
+  else if (posix_memalign (&data, 64, n_bytes) != 0)
+    data = NULL;
+  if (data == NULL)
     {
       g_autofree char *size = g_format_size_full (n_bytes, G_FORMAT_SIZE_IEC_UNITS);
 
@@ -308,9 +331,24 @@ cpu_buf_new (TailorBackend *self, gsize n_bytes, GError **error)
                    size);
       return NULL;
     }
-  memset (data, 0, n_bytes);
+  if (mapped == 0)
+    memset (data, 0, n_bytes);
   buf = g_new0 (CpuBuf, 1);
   buf->data = data;
+  buf->mapped = mapped;
+  return &buf->base;
+}
+
+static TailorBuf *
+cpu_buf_wrap (TailorBackend *self, TailorGguf *file, const void *data, gsize n_bytes,
+              GError **error)
+{
+  CpuBuf *buf = g_new0 (CpuBuf, 1);
+
+  /* never written through: tailor_tensor_upload refuses borrowed buffers, and ops only
+   * write their outputs and gradients, which are buffers of their own */
+  buf->data = (guint8 *) data;
+  buf->file = tailor_gguf_ref (file);
   return &buf->base;
 }
 
@@ -319,7 +357,12 @@ cpu_buf_free (TailorBackend *self, TailorBuf *buf)
 {
   CpuBuf *cbuf = (CpuBuf *) buf;
 
-  free (cbuf->data);
+  if (cbuf->file != NULL)
+    tailor_gguf_unref (cbuf->file);
+  else if (cbuf->mapped != 0)
+    munmap (cbuf->data, cbuf->mapped);
+  else
+    free (cbuf->data);
   g_free (cbuf);
 }
 
@@ -962,32 +1005,53 @@ rope_rows (gint64 begin, gint64 end, gpointer user_data)
 
 HOT_VARIANTS (rope_rows)
 
+typedef struct
+{
+  float *cs;
+  const gint32 *pos;
+  const double *inv_freq;
+  const float *factors;
+  float freq_scale;
+  int half;
+} RopeAnglesJob;
+
+/* Positions [begin, end) of the cos/sin table (libm's double cos and sin are most of a
+ * RoPE op's time, so the table is split over the threads too). */
+static void
+rope_angles_rows (gint64 begin, gint64 end, gpointer user_data)
+{
+  const RopeAnglesJob *j = user_data;
+  gint64 t;
+  int i;
+
+  for (t = begin; t < end; t++)
+    for (i = 0; i < j->half; i++)
+      {
+        double theta = j->pos[t] * j->inv_freq[i] * j->freq_scale /
+                       (j->factors != NULL ? j->factors[i] : 1.0f);
+
+        j->cs[((gsize) t * j->half + i) * 2] = (float) cos (theta);
+        j->cs[((gsize) t * j->half + i) * 2 + 1] = (float) sin (theta);
+      }
+}
+
 static void
 run_rope (const TailorOp *op)
 {
-  const gint32 *pos = ptr (&op->t[1]);
-  const float *factors = fptr (&op->t[2]);
   int T = (int) tailor_tensor_n_elements (&op->t[1]);
   RopeJob j = { fptr (&op->t[0]), NULL, op->i[0], op->i[1], op->i[2],
                 op->i[3] == TAILOR_ROPE_NEOX, op->i[4] };
   int half = j.n_rot / 2;
   g_autofree double *inv_freq = g_new (double, half);
-  float *cs = scratch (SLOT_OP, (gsize) T * half * 2);
-  int t;
+  RopeAnglesJob a = { scratch (SLOT_OP, (gsize) T * half * 2), ptr (&op->t[1]), inv_freq,
+                      fptr (&op->t[2]), op->f[1], half };
   int i;
 
   /* the angles exactly as the reference computes them, once per position, not per head */
   for (i = 0; i < half; i++)
     inv_freq[i] = pow (op->f[0], -2.0 * i / j.n_rot);
-  for (t = 0; t < T; t++)
-    for (i = 0; i < half; i++)
-      {
-        double theta = pos[t] * inv_freq[i] * op->f[1] / (factors != NULL ? factors[i] : 1.0f);
-
-        cs[((gsize) t * half + i) * 2] = (float) cos (theta);
-        cs[((gsize) t * half + i) * 2 + 1] = (float) sin (theta);
-      }
-  j.cs = cs;
+  tailor_parallel_for (T, MAX (1, 256 / MAX (half, 1)), rope_angles_rows, &a);
+  j.cs = a.cs;
   tailor_parallel_for (T, MAX (1, 8192 / (j.n_head * j.head_dim)), HOT (rope_rows), &j);
 }
 
@@ -1827,6 +1891,28 @@ run_adamw (const TailorOp *op)
   tailor_parallel_for (tailor_tensor_n_elements (&op->t[0]), 16384, HOT (adamw_range), &j);
 }
 
+/* ---- Zeroing ---- */
+
+/* Bytes zeroed per chunk: gradients of a whole model are zeroed every step, and one thread
+ * alone leaves the other cores idle for as long as that takes. */
+#define ZERO_CHUNK_BYTES (256 * 1024)
+
+typedef struct
+{
+  guint8 *data;
+  gsize n_bytes;
+} ZeroJob;
+
+static void
+zero_chunks (gint64 begin, gint64 end, gpointer user_data)
+{
+  const ZeroJob *j = user_data;
+  gsize b0 = (gsize) begin * ZERO_CHUNK_BYTES;
+  gsize b1 = MIN ((gsize) end * ZERO_CHUNK_BYTES, j->n_bytes);
+
+  memset (j->data + b0, 0, b1 - b0);
+}
+
 /* ---- The interpreter ---- */
 
 static gboolean
@@ -1837,8 +1923,13 @@ run_op (TailorBackend *backend, const TailorOp *op, guint index, GError **error)
   switch (op->kind)
     {
     case TAILOR_OP_ZERO:
-      memset (ptr (&t[0]), 0, tailor_tensor_n_bytes (&t[0]));
-      return TRUE;
+      {
+        ZeroJob j = { ptr (&t[0]), tailor_tensor_n_bytes (&t[0]) };
+
+        tailor_parallel_for ((gint64) ((j.n_bytes + ZERO_CHUNK_BYTES - 1) / ZERO_CHUNK_BYTES), 1,
+                             zero_chunks, &j);
+        return TRUE;
+      }
     case TAILOR_OP_ADD:
       {
         Elementwise j = { fptr (&t[0]), fptr (&t[1]), fptr (&t[2]) };
@@ -2003,6 +2094,7 @@ static const TailorBackendClass cpu_class = {
   .compile = cpu_compile,
   .run = cpu_run,
   .compiled_free = cpu_compiled_free,
+  .buf_wrap = cpu_buf_wrap,
 };
 
 /* OpenBLAS (0.3.21) picks its kernels by the processor's family and model; a processor

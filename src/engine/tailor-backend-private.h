@@ -56,6 +56,10 @@ typedef struct {
   gboolean (*run) (TailorBackend *self, gpointer compiled, gboolean profile, GHashTable *timings,
                    GError **error);
   void (*compiled_free) (TailorBackend *self, gpointer compiled);
+  /* A buffer over n_bytes of a read-only mapped file at data, holding a reference to file so
+   * that the mapping outlives the buffer; NULL where the backend must copy (Vulkan uploads). */
+  TailorBuf *(*buf_wrap) (TailorBackend *self, TailorGguf *file, const void *data, gsize n_bytes,
+                          GError **error);
 } TailorBackendClass;
 
 struct _TailorBackend {
@@ -69,6 +73,7 @@ struct _TailorBackend {
 struct _TailorBuf {
   TailorBackend *backend;
   gsize size;
+  gboolean borrowed; /* from buf_wrap: read-only, and not counted in allocated/peak */
 };
 
 /* Constructors behind tailor_backend_new. request: NULL for the best Vulkan device, else

@@ -206,7 +206,8 @@ tailor_buf_free (TailorBuf *self)
   if (self == NULL)
     return;
   backend = self->backend;
-  tailor_backend_account (backend, -(gint64) self->size);
+  if (!self->borrowed)
+    tailor_backend_account (backend, -(gint64) self->size);
   backend->klass->buf_free (backend, self);
 }
 
@@ -282,16 +283,15 @@ tailor_tensor_alloc_from_gguf (TailorBackend *backend,
                                GError **error)
 {
   TailorTensor t = { 0 };
+  guint i;
 
   g_return_val_if_fail (backend != NULL, FALSE);
   g_return_val_if_fail (src != NULL && out != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!tailor_tensor_alloc (backend, src->type, TAILOR_GGUF_MAX_DIMS, src->ne, &t, error))
-    {
-      g_prefix_error (error, "tensor %s: ", src->name);
-      return FALSE;
-    }
+  t.type = src->type;
+  for (i = 0; i < TAILOR_GGUF_MAX_DIMS; i++)
+    t.ne[i] = src->ne[i];
   if (tailor_tensor_n_bytes (&t) != src->n_bytes)
     {
       g_set_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID,
@@ -299,7 +299,30 @@ tailor_tensor_alloc_from_gguf (TailorBackend *backend,
                    "%" G_GSIZE_FORMAT,
                    src->name, src->n_bytes, tailor_type_name (src->type),
                    tailor_tensor_n_bytes (&t));
-      tailor_buf_free (t.buf);
+      return FALSE;
+    }
+
+  /* Host backends read the blocks where the file's mapping has them: a copy would hold the
+   * weights twice, once in the copy and once in the mapping's resident pages. */
+  if (backend->klass->buf_wrap != NULL && src->file != NULL && tailor_gguf_is_mapped (src->file) &&
+      (guintptr) src->data % 16 == 0 && src->n_bytes > 0)
+    {
+      t.buf = backend->klass->buf_wrap (backend, src->file, src->data, src->n_bytes, error);
+      if (t.buf == NULL)
+        {
+          g_prefix_error (error, "tensor %s: ", src->name);
+          return FALSE;
+        }
+      t.buf->backend = backend;
+      t.buf->size = src->n_bytes;
+      t.buf->borrowed = TRUE;
+      *out = t;
+      return TRUE;
+    }
+
+  if (!tailor_tensor_alloc (backend, src->type, TAILOR_GGUF_MAX_DIMS, src->ne, &t, error))
+    {
+      g_prefix_error (error, "tensor %s: ", src->name);
       return FALSE;
     }
   if (!tailor_tensor_upload (&t, src->data, error))
@@ -356,6 +379,14 @@ tailor_tensor_upload (const TailorTensor *t, const void *data, GError **error)
 
   if (!check_view (t, error))
     return FALSE;
+  if (t->buf->borrowed)
+    {
+      g_set_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID,
+                   "a %s tensor of %" G_GSIZE_FORMAT " bytes reads the model file in place and "
+                   "cannot be written; allocate a tensor of its own to change the values",
+                   tailor_type_name (t->type), tailor_tensor_n_bytes (t));
+      return FALSE;
+    }
   backend = t->buf->backend;
   return backend->klass->upload (backend, t, data, error);
 }

@@ -68,7 +68,10 @@ gint64 tailor_tensor_n_elements (const TailorTensor *t);
 /* A new buffer holding exactly one tensor of that shape, zeroed. */
 gboolean tailor_tensor_alloc (TailorBackend *backend, TailorType type, guint n_dims,
                               const gint64 *ne, TailorTensor *out, GError **error);
-/* Uploads a GGUF tensor's raw blocks once (weights stay quantized in device memory). */
+/* Uploads a GGUF tensor's raw blocks once (weights stay quantized in device memory). The CPU
+ * backend instead reads a mapped file's blocks in place: no copy, no bytes counted in
+ * tailor_backend_get_allocated, the file kept open until the buffer is freed, and the
+ * tensor read-only (tailor_tensor_upload refuses it). */
 gboolean tailor_tensor_alloc_from_gguf (TailorBackend *backend, const TailorGgufTensor *src,
                                         TailorTensor *out, GError **error);
 /* Rows [row0, row0 + n_rows) of a 2-D view (rows = ne[1]). */

@@ -6,6 +6,8 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define GGUF_MAGIC "GGUF"
 /* GGML_MAX_NAME: llama.cpp keeps names in a 64-byte buffer, NUL included. */
@@ -43,6 +45,7 @@ struct _TailorGguf
   gatomicrefcount ref_count;
   char *path;
   GBytes *bytes; /* owns the mapping or the memory that base points into */
+  gboolean mapped; /* base is a read-only file mapping (not heap memory) */
   const guint8 *base;
   gsize size;
   guint32 version;
@@ -827,7 +830,10 @@ static void
 set_data_pointers (TailorGguf *self)
 {
   for (guint i = 0; i < self->n_tensors; i++)
-    self->tensors[i].data = self->base + self->data_offset + self->tensors[i].offset;
+    {
+      self->tensors[i].data = self->base + self->data_offset + self->tensors[i].offset;
+      self->tensors[i].file = self;
+    }
 }
 
 static TailorGguf *
@@ -894,10 +900,39 @@ tailor_gguf_open (const char *path, GError **error)
     }
   bytes = g_mapped_file_get_bytes (mapped);
   self = gguf_new (path, bytes);
+  /* GLib reads an empty file into no mapping at all */
+  self->mapped = g_mapped_file_get_length (mapped) > 0;
   if (!parse (self, error))
     return NULL;
   set_data_pointers (self);
   return g_steal_pointer (&self);
+}
+
+gboolean
+tailor_gguf_is_mapped (TailorGguf *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return self->mapped;
+}
+
+void
+tailor_gguf_release_pages (TailorGguf *self, const void *data, gsize n_bytes)
+{
+  gsize page = (gsize) sysconf (_SC_PAGESIZE);
+  guintptr begin = (guintptr) data;
+  guintptr end = begin + n_bytes;
+
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (n_bytes == 0 || (begin >= (guintptr) self->base &&
+                                     end <= (guintptr) self->base + self->size));
+
+  if (!self->mapped)
+    return;
+  /* whole pages only: a page shared with a neighbour may still be in use in place */
+  begin = (begin + page - 1) / page * page;
+  end = end / page * page;
+  if (end > begin)
+    madvise ((void *) begin, end - begin, MADV_DONTNEED);
 }
 
 TailorGguf *

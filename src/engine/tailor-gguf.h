@@ -50,6 +50,8 @@ typedef struct {
   gint64 n_elements;
   gsize n_bytes;
   const void *data;  /* points into the mapping; aligned to the file's alignment */
+  struct _TailorGguf *file; /* the file holding data (not a reference: the tensor lives
+                             * inside it); NULL for a tensor made by hand */
 } TailorGgufTensor;
 
 typedef struct _TailorGguf TailorGguf;
@@ -103,6 +105,14 @@ gboolean tailor_gguf_lookup_bool (TailorGguf *self, const char *key, gboolean de
 guint tailor_gguf_get_n_tensors (TailorGguf *self);
 const TailorGgufTensor *tailor_gguf_get_tensor (TailorGguf *self, guint i);
 const TailorGgufTensor *tailor_gguf_find_tensor (TailorGguf *self, const char *name);
+
+/* Whether tensor data lies in a read-only mapping of the file (tailor_gguf_open), which a
+ * backend may then reference in place as long as it holds a reference to the file. */
+gboolean tailor_gguf_is_mapped (TailorGguf *self);
+/* Drops the resident pages of n_bytes at data (inside the mapping) from this process, for
+ * data that was copied elsewhere and will not be read again soon: reading it later faults
+ * the pages back in from the file. Nothing happens for a file held in memory. */
+void tailor_gguf_release_pages (TailorGguf *self, const void *data, gsize n_bytes);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TailorGguf, tailor_gguf_unref)
 
