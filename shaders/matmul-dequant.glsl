@@ -37,56 +37,66 @@ w_row_base (uint row, uint row_k4)
   return row * (row_k4 / STEPS);
 }
 
+const bool HAS_HIGH = TYPE == T_Q5_0 || TYPE == T_Q5_1 || TYPE == T_Q5_K || TYPE == T_Q6_K;
+const bool HAS_SCALES = CE == 32;
+
+// Which quant texel and which high-bit word of chunk `chunk` hold step s.
+uint
+w_quant_texel (uint chunk, uint s)
+{
+  return TYPE == T_Q8_0 ? 2 * chunk + s / 4 : chunk;
+}
+
+uint
+w_high_word (uint chunk, uint s)
+{
+  return TYPE == T_Q6_K ? 2 * chunk + s / 4 : chunk;
+}
+
+// The four weights of step s of a chunk from its fetched parts: q the quant texel holding step
+// s, h the high-bit word holding it, sc the chunk's scales. With s a constant (a loop the
+// compiler unrolls) every shift below is by a constant.
+vec4
+w_decode (uvec4 q, uint h, vec2 sc, uint s)
+{
+  if (TYPE == T_F32)
+    return uintBitsToFloat (q);
+  if (TYPE == T_BF16)
+    return uintBitsToFloat (s == 0 ? q << 16 : q & 0xffff0000u);
+  if (TYPE == T_F16)
+    {
+      uvec4 v = q >> (16 * s);
+
+      return vec4 (unpackHalf2x16 (v.x).x, unpackHalf2x16 (v.y).x, unpackHalf2x16 (v.z).x,
+                   unpackHalf2x16 (v.w).x);
+    }
+  if (TYPE == T_Q8_0)
+    return vec4 (bitfieldExtract (ivec4 (q), int (8 * (s % 4)), 8)) * sc.x;
+
+  uvec4 n = (q >> (4 * s)) & 0xfu;
+
+  if (TYPE == T_Q5_0 || TYPE == T_Q5_1 || TYPE == T_Q5_K)
+    n |= ((uvec4 (h) >> (4 * s + uvec4 (0, 1, 2, 3))) & 1u) << 4;
+  if (TYPE == T_Q6_K)
+    {
+      n |= ((uvec4 (h) >> (8 * (s % 4) + uvec4 (0, 2, 4, 6))) & 3u) << 4;
+      return (vec4 (n) - 32.0) * (s < 4 ? sc.x : sc.y);
+    }
+  if (TYPE == T_Q4_0)
+    return (vec4 (n) - 8.0) * sc.x;
+  if (TYPE == T_Q5_0)
+    return (vec4 (n) - 16.0) * sc.x;
+  return vec4 (n) * sc.x + sc.y;
+}
+
 // The four weights at elements 4·k4 … 4·k4 + 3 of the row starting at chunk `base`.
 vec4
 w_load (uint base, uint k4)
 {
   uint chunk = base + k4 / STEPS;
   uint s = k4 % STEPS;
+  uint h = HAS_HIGH ? texelFetch (WH, int (w_high_word (chunk, s))).x : 0u;
+  vec2 sc = HAS_SCALES ? texelFetch (WS, int (chunk)).xy : vec2 (0.0);
 
-  if (TYPE == T_F32)
-    return uintBitsToFloat (texelFetch (WQ, int (chunk)));
-  if (TYPE == T_BF16)
-    {
-      uvec4 q = texelFetch (WQ, int (chunk));
-
-      return uintBitsToFloat (s == 0 ? q << 16 : q & 0xffff0000u);
-    }
-  if (TYPE == T_F16)
-    {
-      uvec4 q = texelFetch (WQ, int (chunk)) >> (16 * s);
-
-      return vec4 (unpackHalf2x16 (q.x).x, unpackHalf2x16 (q.y).x, unpackHalf2x16 (q.z).x,
-                   unpackHalf2x16 (q.w).x);
-    }
-
-  vec2 sc = texelFetch (WS, int (chunk)).xy;
-
-  if (TYPE == T_Q8_0)
-    {
-      ivec4 q = ivec4 (texelFetch (WQ, int (2 * chunk + s / 4)));
-
-      return vec4 (bitfieldExtract (q, int (8 * (s % 4)), 8)) * sc.x;
-    }
-
-  uvec4 q = (texelFetch (WQ, int (chunk)) >> (4 * s)) & 0xfu;
-
-  if (TYPE == T_Q5_0 || TYPE == T_Q5_1 || TYPE == T_Q5_K)
-    {
-      uint h = texelFetch (WH, int (chunk)).x;
-
-      q |= ((uvec4 (h) >> (4 * s + uvec4 (0, 1, 2, 3))) & 1u) << 4;
-    }
-  if (TYPE == T_Q6_K)
-    {
-      uint h = texelFetch (WH, int (2 * chunk + s / 4)).x;
-
-      q |= ((uvec4 (h) >> (8 * (s % 4) + uvec4 (0, 2, 4, 6))) & 3u) << 4;
-      return (vec4 (q) - 32.0) * (s < 4 ? sc.x : sc.y);
-    }
-  if (TYPE == T_Q4_0)
-    return (vec4 (q) - 8.0) * sc.x;
-  if (TYPE == T_Q5_0)
-    return (vec4 (q) - 16.0) * sc.x;
-  return vec4 (q) * sc.x + sc.y;
+  return w_decode (texelFetch (WQ, int (w_quant_texel (chunk, s))), h, sc, s);
 }

@@ -11,9 +11,11 @@
 // One subgroup owns a BM × BN block of the output. Its lanes split the reduction in four-wide
 // steps (lane l takes steps l, l + lanes, …: neighbouring lanes read neighbouring texels), each
 // lane keeps BM × BN partial sums in registers, and one subgroupAdd per four outputs ends the
-// block. Shared memory and per-iteration subgroup operations are avoided: both are slow on
-// llvmpipe. Every loop over the tile has a constant trip count of at most BM or BN, so the
-// compiler unrolls it and the sums stay in registers.
+// block. For the input gradient, which reads W across its rows, the block's columns are whole
+// chunks of those rows, so each chunk is fetched once and decoded step by step. Shared memory
+// and per-iteration subgroup operations are avoided: both are slow on llvmpipe. Every loop
+// over the tile has a constant trip count of at most BM or BN, so the compiler unrolls it and
+// the sums stay in registers.
 
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -24,6 +26,8 @@ layout (constant_id = 1) const uint BM = 16;
 layout (constant_id = 2) const uint BN = 16;
 layout (constant_id = 3) const uint TYPE = 0;
 layout (constant_id = 4) const uint MODE = 0;
+// Reduction steps per iteration of the lanes' loop.
+layout (constant_id = 5) const uint KU = 1;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -46,6 +50,66 @@ layout (push_constant) uniform Push {
 // matrix-vector path, which never takes MODE 2).
 const uint BM4 = BM >= 4 ? BM / 4 : 1;
 
+// acc[i][q][e] is the lane's partial sum for row r0 + i, column c0 + 4q + e of the block.
+vec4 acc[BM][BN / 4];
+
+// MODE 0, reduction step k: column j of the block is row c0 + j of W; w[e] holds its four
+// weights at step k, so a · w gives four dot products.
+void
+forward_step (uint k, uint a_base[BM], uint w_base[BN])
+{
+  vec4 a[BM];
+
+  for (uint i = 0; i < BM; i++)
+    a[i] = texelFetch (A, int (a_base[i] + k));
+  for (uint q = 0; q < BN / 4; q++)
+    {
+      mat4 w;
+
+      for (uint e = 0; e < 4; e++)
+        w[e] = w_load (w_base[4 * q + e], k);
+      for (uint i = 0; i < BM; i++)
+        acc[i][q] += a[i] * w;
+    }
+}
+
+// MODE 1, reduction step k (the same for every lane): rows 4k … 4k + 3 of W. The lane's
+// columns are BN / CE whole chunks of each row (the host makes BN a multiple of CE), starting
+// at chunk `first`: each chunk's texels are fetched once and all its steps decoded from
+// registers.
+void
+input_step (uint k, uint a_base[BM], uint first)
+{
+  uint n_chunks = pc.N / CE;
+  vec4 a[BM];
+
+  for (uint i = 0; i < BM; i++)
+    a[i] = texelFetch (A, int (a_base[i] + k));
+  for (uint e = 0; e < 4; e++)
+    {
+      uint base = w_row_base (4 * k + e, pc.N / 4);
+
+      for (uint cc = 0; cc < BN / CE; cc++)
+        {
+          // Chunks past the edge re-read the last one; their sums are never stored.
+          uint chunk = base + min (first + cc, n_chunks - 1);
+          uvec4 q0 = texelFetch (WQ, int (w_quant_texel (chunk, 0)));
+          uvec4 q1 = TYPE == T_Q8_0 ? texelFetch (WQ, int (w_quant_texel (chunk, 4))) : q0;
+          uint h0 = HAS_HIGH ? texelFetch (WH, int (w_high_word (chunk, 0))).x : 0u;
+          uint h1 = TYPE == T_Q6_K ? texelFetch (WH, int (w_high_word (chunk, 4))).x : h0;
+          vec2 sc = HAS_SCALES ? texelFetch (WS, int (chunk)).xy : vec2 (0.0);
+
+          for (uint s = 0; s < STEPS; s++)
+            {
+              vec4 w = w_decode (s < 4 ? q0 : q1, s < 4 ? h0 : h1, sc, s);
+
+              for (uint i = 0; i < BM; i++)
+                acc[i][cc * STEPS + s] += a[i][e] * w;
+            }
+        }
+    }
+}
+
 const uint ACCUMULATE = 1;
 const uint ADD_BIAS = 2;
 
@@ -54,8 +118,12 @@ main ()
 {
   uint lanes = gl_SubgroupSize;
   uint lane = gl_SubgroupInvocationID;
-  uint n_col_blocks = (pc.N + BN - 1) / BN;
-  uint n_blocks = ((pc.M + BM - 1) / BM) * n_col_blocks;
+  // The input gradient's lanes split the columns (a block is lanes × BN wide), the other
+  // modes' lanes split the reduction.
+  uint block_n = MODE == 1 ? lanes * BN : BN;
+  uint n_col_blocks = (pc.N + block_n - 1) / block_n;
+  uint n_row_blocks = (pc.M + BM - 1) / BM;
+  uint n_blocks = n_row_blocks * n_col_blocks;
   uint R4 = pc.R / 4;
   uint N4 = pc.N / 4;
   // The host sizes the grid from the subgroup size it was told; a device may pick another size
@@ -64,10 +132,11 @@ main ()
 
   for (uint b = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID; b < n_blocks; b += stride)
     {
-      uint r0 = (b / n_col_blocks) * BM;
-      uint c0 = (b % n_col_blocks) * BN;
-      // acc[i][q][e] is the lane's partial sum for row r0 + i, column c0 + 4q + e.
-      vec4 acc[BM][BN / 4];
+      // Neighbouring blocks share a row block of A (forward: the X rows stay in cache while
+      // W streams by) or, for the input gradient, a column block of W, which then stays in
+      // cache while dY streams by.
+      uint r0 = (MODE == 1 ? b % n_row_blocks : b / n_col_blocks) * BM;
+      uint c0 = (MODE == 1 ? b / n_row_blocks : b % n_col_blocks) * block_n;
 
       for (uint i = 0; i < BM; i++)
         for (uint q = 0; q < BN / 4; q++)
@@ -93,45 +162,59 @@ main ()
                   acc[i][q] += dy[i / 4][i % 4] * x[q];
             }
         }
-      else
+      else if (MODE == 0)
         {
           uint a_base[BM];
           uint w_base[BN];
+          uint k = lane;
 
           for (uint i = 0; i < BM; i++)
             a_base[i] = min (r0 + i, pc.M - 1) * R4;
           for (uint j = 0; j < BN; j++)
             w_base[j] = w_row_base (min (c0 + j, pc.N - 1), R4);
-          for (uint k = lane; k < R4; k += lanes)
-            {
-              vec4 a[BM];
+          // KU steps per iteration, then what is left one step at a time: llvmpipe blends every
+          // sum with the loop's lane mask once per iteration, and longer iterations amortise
+          // that.
+          for (; k + (KU - 1) * lanes < R4; k += KU * lanes)
+            for (uint u = 0; u < KU; u++)
+              forward_step (k + u * lanes, a_base, w_base);
+          for (; KU > 1 && k < R4; k += lanes)
+            forward_step (k, a_base, w_base);
+        }
+      else
+        {
+          // Every lane walks all of W's rows, reading its own columns: the subgroup reads
+          // lanes × BN neighbouring weights of a row at a time. Lanes splitting the reduction
+          // would each read a different row, a cache line and TLB entry per 16 bytes.
+          uint a_base[BM];
+          uint first = (c0 + lane * BN) / CE;
+          uint k = 0;
 
-              for (uint i = 0; i < BM; i++)
-                a[i] = texelFetch (A, int (a_base[i] + k));
-              for (uint q = 0; q < BN / 4; q++)
-                {
-                  mat4 w;
+          for (uint i = 0; i < BM; i++)
+            a_base[i] = min (r0 + i, pc.M - 1) * R4;
+          for (; k + KU <= R4; k += KU)
+            for (uint u = 0; u < KU; u++)
+              input_step (k + u, a_base, first);
+          for (; KU > 1 && k < R4; k++)
+            input_step (k, a_base, first);
 
-                  if (MODE == 0)
-                    {
-                      // Column j of the block is row c0 + j of W: w[e] holds its four weights
-                      // at reduction step k, so a · w gives four dot products.
-                      for (uint e = 0; e < 4; e++)
-                        w[e] = w_load (w_base[4 * q + e], k);
-                      for (uint i = 0; i < BM; i++)
-                        acc[i][q] += a[i] * w;
-                    }
-                  else
-                    {
-                      // w[e] holds row 4k + e of W at the block's columns 4q … 4q + 3, so
-                      // w · a sums the four reduction steps for four outputs.
-                      for (uint e = 0; e < 4; e++)
-                        w[e] = w_load (w_row_base (4 * k + e, N4), min (c0 / 4 + q, N4 - 1));
-                      for (uint i = 0; i < BM; i++)
-                        acc[i][q] += w * a[i];
-                    }
-                }
-            }
+          // The lane holds whole outputs: no reduction across the subgroup.
+          for (uint i = 0; i < BM; i++)
+            for (uint q = 0; q < BN / 4; q++)
+              {
+                uint r = r0 + i;
+                uint c = c0 + lane * BN + 4 * q;
+
+                if (r < pc.M)
+                  for (uint e = 0; e < 4; e++)
+                    if (c + e < pc.N)
+                      {
+                        uint at = r * pc.N + c + e;
+
+                        y[at] = acc[i][q][e] + ((pc.flags & ACCUMULATE) != 0 ? y[at] : 0.0);
+                      }
+              }
+          continue;
         }
 
       // Group g of four outputs is reduced by one subgroupAdd and kept by lane g % lanes; each

@@ -31,13 +31,13 @@ hyper (uint i)
   return texelFetch (Hyper, int (pc.hyper_off + i)).r;
 }
 
+// Elements per invocation: the hyper-parameters, the clipping coefficient and the bias
+// corrections are computed once for all of them (the same values, so the same results).
+const uint PER = 16u;
+
 void
 main ()
 {
-  uint i = global_index ();
-
-  if (i >= pc.n)
-    return;
   float lr = hyper (0);
   float beta1 = hyper (1);
   float beta2 = hyper (2);
@@ -45,21 +45,34 @@ main ()
   float wd = hyper (4);
   float step = hyper (5);
   float max_norm = hyper (6);
-  float g = texelFetch (Grad, int (pc.grad_off + i)).r;
+  float coef = 1.0;
 
   if (max_norm > 0.0 && pc.has_norm != 0)
     {
-      float coef = max_norm / (sqrt (texelFetch (NormSq, int (pc.norm_off)).r) + 1e-6);
-      if (coef < 1.0)
-        g *= coef;
+      float c = max_norm / (sqrt (texelFetch (NormSq, int (pc.norm_off)).r) + 1e-6);
+      if (c < 1.0)
+        coef = c;
     }
   float bc1 = 1.0 - pow (beta1, step);
   float bc2 = 1.0 - pow (beta2, step);
-  float m = beta1 * mom[pc.m_off + i] + (1.0 - beta1) * g;
-  float v = beta2 * vel[pc.v_off + i] + (1.0 - beta2) * g * g;
+  uint first = group_index () * WG * PER + gl_LocalInvocationID.x;
 
-  mom[pc.m_off + i] = m;
-  vel[pc.v_off + i] = v;
-  param[pc.param_off + i] =
-    param[pc.param_off + i] * (1.0 - lr * wd) - lr * (m / bc1) / (sqrt (v / bc2) + eps);
+  for (uint e = 0u; e < PER; e++)
+    {
+      uint i = first + e * WG;
+
+      if (i >= pc.n)
+        break;
+      float g = texelFetch (Grad, int (pc.grad_off + i)).r;
+
+      if (coef < 1.0)
+        g *= coef;
+      float m = beta1 * mom[pc.m_off + i] + (1.0 - beta1) * g;
+      float v = beta2 * vel[pc.v_off + i] + (1.0 - beta2) * g * g;
+
+      mom[pc.m_off + i] = m;
+      vel[pc.v_off + i] = v;
+      param[pc.param_off + i] =
+        param[pc.param_off + i] * (1.0 - lr * wd) - lr * (m / bc1) / (sqrt (v / bc2) + eps);
+    }
 }

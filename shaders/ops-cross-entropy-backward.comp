@@ -1,9 +1,11 @@
 #version 450
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Cross-entropy backward over one vocabulary chunk, in place on its logits (T, nc):
+// Cross-entropy backward over one vocabulary chunk, in place on its logits (T, nc) and/or into
+// their transpose (nc, T), which the input gradient's product reads as a plain weight gradient:
 // dlogit = dloss / n_counted · (exp(logit − lse[t]) − [v0 + j = target]) on counted rows, 0 on
-// the others. Each workgroup counts the mask itself (T reads per workgroup, cheap next to the
-// chunk's matmuls, and no extra pass).
+// the others. Each workgroup counts the mask itself (no extra pass), so it covers PER × WG
+// elements to spread those T reads over many outputs: with the one-subgroup workgroups of CPU
+// devices, one element per invocation spent more time counting than computing.
 #extension GL_GOOGLE_include_directive : require
 #include "ops-common.glsl"
 
@@ -12,6 +14,10 @@ layout (binding = 1) uniform samplerBuffer Lse;
 layout (binding = 2) uniform isamplerBuffer Targets;
 layout (binding = 3) uniform samplerBuffer Mask;
 layout (binding = 4) uniform samplerBuffer DLoss;
+layout (binding = 5, std430) writeonly buffer LogitsT { float logits_t[]; };
+
+const uint IN_PLACE = 1u;
+const uint TRANSPOSED = 2u;
 
 layout (push_constant) uniform Push {
   uint logits_off;
@@ -19,10 +25,14 @@ layout (push_constant) uniform Push {
   uint targets_off;
   uint mask_off;
   uint dloss_off;
+  uint logits_t_off;
   uint T;
   uint nc;
   uint v0;
+  uint mode;
 } pc;
+
+const uint PER = 64u;
 
 void
 main ()
@@ -33,21 +43,30 @@ main ()
     count += texelFetch (Mask, int (pc.mask_off + t)).r != 0.0 ? 1.0 : 0.0;
   count = wg_sum (count);
 
-  uint i = global_index ();
+  float dl = texelFetch (DLoss, int (pc.dloss_off)).r / count;
+  uint n = pc.T * pc.nc;
+  uint first = group_index () * WG * PER + gl_LocalInvocationID.x;
 
-  if (i >= pc.T * pc.nc)
-    return;
-  uint t = i / pc.nc;
-  uint j = i % pc.nc;
-  float g = 0.0;
-
-  if (texelFetch (Mask, int (pc.mask_off + t)).r != 0.0)
+  for (uint e = 0u; e < PER; e++)
     {
-      float dl = texelFetch (DLoss, int (pc.dloss_off)).r / count;
-      int target = texelFetch (Targets, int (pc.targets_off + t)).r;
-      float p = exp (logits[pc.logits_off + i] - texelFetch (Lse, int (pc.lse_off + t)).r);
+      uint i = first + e * WG;
 
-      g = dl * (p - (int (pc.v0 + j) == target ? 1.0 : 0.0));
+      if (i >= n)
+        break;
+      uint t = i / pc.nc;
+      uint j = i % pc.nc;
+      float g = 0.0;
+
+      if (texelFetch (Mask, int (pc.mask_off + t)).r != 0.0)
+        {
+          int target = texelFetch (Targets, int (pc.targets_off + t)).r;
+          float p = exp (logits[pc.logits_off + i] - texelFetch (Lse, int (pc.lse_off + t)).r);
+
+          g = dl * (p - (int (pc.v0 + j) == target ? 1.0 : 0.0));
+        }
+      if ((pc.mode & IN_PLACE) != 0u)
+        logits[pc.logits_off + i] = g;
+      if ((pc.mode & TRANSPOSED) != 0u)
+        logits_t[pc.logits_t_off + j * pc.T + t] = g;
     }
-  logits[pc.logits_off + i] = g;
 }

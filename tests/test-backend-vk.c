@@ -924,6 +924,141 @@ test_allocated_counts_tensors_and_scratch (void)
   g_assert_cmpuint (tailor_backend_get_allocated (backend), ==, before);
 }
 
+/* A Q8_0 weight kept only in the matmul layout: its blocks leave the device (allocated drops by
+ * their size), a small product — which would otherwise dequantize them — and its input
+ * gradient still match the CPU, and what needs the blocks (a gather, a download) fails saying
+ * so. Kept only as blocks, the gather works again. */
+static void
+test_weight_kept_in_one_layout (void)
+{
+  enum
+  {
+    T = 3,
+    IC = 64,
+    OC = 8
+  };
+  g_autoptr (GError) error = NULL;
+  g_autofree float *x = random_floats (T * IC, -1, 1);
+  g_autofree float *w = random_floats (IC * OC, -1, 1);
+  g_autofree float *dout = random_floats (T * OC, -1, 1);
+  gsize row_bytes = tailor_type_row_size (TAILOR_TYPE_Q8_0, IC);
+  g_autofree guint8 *raw = g_malloc (row_bytes * OC);
+  TailorGgufTensor ref = { "w", 2,       { IC, OC, 1, 1 }, TAILOR_TYPE_Q8_0,
+                           0,   IC * OC, row_bytes * OC,   raw };
+  float want[T * OC], wdx[T * IC], gathered[2 * IC], want_rows[2 * IC];
+  g_autofree float *got = NULL;
+  g_autofree float *gdx = NULL;
+  g_autofree float *back = NULL;
+  gint32 ids[2] = { 5, 1 };
+  gint64 ne[2] = { IC, OC };
+  guint64 start, before, bytes = 0;
+  g_autoptr (TailorGraph) g = NULL;
+  g_autoptr (TailorGraph) gather = NULL;
+  TailorTensor tx, tw, ty, tdout, tdx, tids, trows;
+
+  if (!need_backend ())
+    return;
+  start = tailor_backend_get_allocated (backend);
+  for (guint o = 0; o < OC; o++)
+    tailor_quantize_row (TAILOR_TYPE_Q8_0, w + o * IC, raw + o * row_bytes, IC);
+  tx = tensor_f32 (IC, T, x);
+  tw = tensor (TAILOR_TYPE_Q8_0, 2, ne, raw);
+  ty = tensor_f32 (OC, T, NULL);
+  tdout = tensor_f32 (OC, T, dout);
+  tdx = tensor_f32 (IC, T, NULL);
+  tids = tensor_i32 (2, ids);
+  trows = tensor_f32 (IC, 2, NULL);
+
+  before = tailor_backend_get_allocated (backend);
+  g_assert_true (tailor_backend_vk_keep_layout (&tw, TAILOR_VK_LAYOUT_REPACKED, &bytes));
+  g_assert_cmpuint (bytes, >, 0);
+  g_assert_cmpuint (tailor_backend_get_allocated (backend), ==, before - row_bytes * OC);
+  /* only one layout is left to choose */
+  g_assert_false (tailor_backend_vk_keep_layout (&tw, TAILOR_VK_LAYOUT_BLOCKS, NULL));
+
+  g = tailor_graph_new (backend);
+  tailor_op_matmul (g, &ty, &tx, &tw, NULL);
+  tailor_op_matmul_backward_input (g, &tdx, &tdout, &tw);
+  submit (g);
+  tailor_ref_matmul_forward (want, x, &ref, NULL, T, IC, OC);
+  memset (wdx, 0, sizeof wdx);
+  tailor_ref_matmul_backward (wdx, NULL, NULL, dout, x, &ref, T, IC, OC);
+  got = download (&ty);
+  gdx = download (&tdx);
+  assert_close ("matmul of a repacked-only weight", got, want, T * OC, 1e-4, 1e-4);
+  assert_close ("its input gradient", gdx, wdx, T * IC, 1e-4, 1e-4);
+
+  gather = tailor_graph_new (backend);
+  tailor_op_embedding (gather, &trows, &tw, &tids);
+  g_assert_false (tailor_graph_submit (gather, &error));
+  g_assert_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "blocks"));
+  g_clear_error (&error);
+  back = g_malloc (row_bytes * OC);
+  g_assert_false (tailor_tensor_download (&tw, back, &error));
+  g_assert_nonnull (strstr (error->message, "blocks"));
+  g_clear_error (&error);
+  g_clear_pointer (&gather, tailor_graph_free);
+  free_tensor (&tw);
+
+  /* kept as blocks: the gather reads them */
+  tw = tensor (TAILOR_TYPE_Q8_0, 2, ne, raw);
+  g_assert_true (tailor_backend_vk_keep_layout (&tw, TAILOR_VK_LAYOUT_BLOCKS, &bytes));
+  g_assert_cmpuint (bytes, ==, row_bytes * OC);
+  gather = tailor_graph_new (backend);
+  tailor_op_embedding (gather, &trows, &tw, &tids);
+  submit (gather);
+  tailor_tensor_download (&trows, gathered, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    tailor_dequantize_row (TAILOR_TYPE_Q8_0, raw + ids[i] * row_bytes, want_rows + i * IC, IC);
+  assert_close ("gather of a blocks-only weight", gathered, want_rows, 2 * IC, 0.0, 0.0);
+
+  g_clear_pointer (&g, tailor_graph_free);
+  g_clear_pointer (&gather, tailor_graph_free);
+  free_tensor (&tx), free_tensor (&tw), free_tensor (&ty), free_tensor (&tdout);
+  free_tensor (&tdx), free_tensor (&tids), free_tensor (&trows);
+  /* a weight whose blocks were freed balances its count when freed */
+  g_assert_cmpuint (tailor_backend_get_allocated (backend), ==, start);
+  assert_no_validation_messages ();
+}
+
+/* Temporaries are shared between ops: a graph of three backward norms holds as much scratch
+ * as a graph of one. */
+static guint64
+norm_graph_scratch (guint n_ops)
+{
+  enum
+  {
+    T = 5,
+    C = 16
+  };
+  g_autoptr (TailorGraph) g = NULL;
+  TailorTensor tx = tensor_f32 (C, T, NULL), tw = tensor_f32 (C, 1, NULL);
+  TailorTensor tdx = tensor_f32 (C, T, NULL), tdout = tensor_f32 (C, T, NULL);
+  guint64 before = tailor_backend_get_allocated (backend);
+  guint64 held;
+
+  g = tailor_graph_new (backend);
+  for (guint i = 0; i < n_ops; i++)
+    tailor_op_rmsnorm_backward (g, &tdx, NULL, &tdout, &tx, &tw, 1e-5f);
+  submit (g);
+  held = tailor_backend_get_allocated (backend) - before;
+  g_clear_pointer (&g, tailor_graph_free);
+  free_tensor (&tx), free_tensor (&tw), free_tensor (&tdx), free_tensor (&tdout);
+  return held;
+}
+
+static void
+test_ops_share_scratch (void)
+{
+  if (!need_backend ())
+    return;
+  g_assert_cmpuint (norm_graph_scratch (1), >, 0);
+  g_assert_cmpuint (norm_graph_scratch (3), ==, norm_graph_scratch (1));
+  assert_no_validation_messages ();
+}
+
 static void
 test_out_of_memory_is_error_with_advice (void)
 {
@@ -1379,6 +1514,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/backend-vk/attention/cached-matches-cpu-step-by-step",
                    test_attention_cached_matches_cpu_step_by_step);
   g_test_add_func ("/backend-vk/matmul/f32-and-q8_0-match-cpu", test_matmul_f32_and_q8_0_match_cpu);
+  g_test_add_func ("/backend-vk/matmul/weight-kept-in-one-layout", test_weight_kept_in_one_layout);
+  g_test_add_func ("/backend-vk/memory/ops-share-scratch", test_ops_share_scratch);
   g_test_add_func ("/backend-vk/lora/with-dropout-matches-cpu", test_lora_with_dropout_matches_cpu);
   g_test_add_func ("/backend-vk/cross-entropy/chunked-matches-cpu",
                    test_cross_entropy_chunked_matches_cpu);

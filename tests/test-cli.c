@@ -403,6 +403,37 @@ test_logits_unknown_device (void)
   g_assert_nonnull (strstr (r.err, "quantum"));
 }
 
+/* --profile adds the table on stderr and leaves stdout's JSON as it was; generate's counts
+ * every step. The CPU reference has no ops to time. */
+static void
+test_profile_tables_on_stderr (void)
+{
+  g_auto (CliResult) r = { 0 };
+  g_auto (CliResult) g = { 0 };
+  g_auto (CliResult) ref = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (run_cli (&r, "logits", "--model", llama_f32, "--tokens", "1 2 3", "--device",
+                            "cpu", "--json", "--profile"),
+                   ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, r.out, -1, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (r.err, "# profile"));
+  g_assert_nonnull (strstr (r.err, "\nmatmul "));
+  g_assert_nonnull (strstr (r.err, "rmsnorm"));
+
+  g_assert_cmpint (run_cli (&g, "generate", "--model", llama_f32, "--prompt", "hello", "-n", "3",
+                            "--seed", "1", "--device", "cpu", "--profile"),
+                   ==, 0);
+  g_assert_nonnull (strstr (g.err, "attention_cached"));
+
+  g_assert_cmpint (run_cli (&ref, "logits", "--model", llama_f32, "--tokens", "1 2", "--device",
+                            "ref", "--profile"),
+                   ==, 1);
+  g_assert_nonnull (strstr (ref.err, "--profile"));
+}
+
 /* ---- generate ---- */
 
 static JsonNode *
@@ -729,6 +760,7 @@ main (int argc, char *argv[])
                    test_logits_top_sorted_and_consistent);
   g_test_add_func ("/cli/logits/token-out-of-range-exits-1", test_logits_token_out_of_range);
   g_test_add_func ("/cli/logits/unknown-device-exits-1", test_logits_unknown_device);
+  g_test_add_func ("/cli/profile/tables-on-stderr", test_profile_tables_on_stderr);
   g_test_add_func ("/cli/generate/seed-is-reproducible", test_generate_seed_reproducible);
   g_test_add_func ("/cli/generate/temperature-zero-is-greedy",
                    test_generate_temperature_zero_is_greedy);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tailor-backend.h"
+#include "tailor-infer.h"
 #include "tailor-lora.h"
 #include "tailor-test-model.h"
 #include "tailor-train-ref.h"
@@ -804,6 +805,73 @@ test_fresh_adapter_equals_base (Fixture *f, gconstpointer data)
   g_assert_cmpfloat_with_epsilon (loss_lora, loss_ref, LOSS_RTOL * MAX (1.0, fabs (loss_ref)));
 }
 
+/* A profiled step: none before it; then the time of every op kind the step runs, and the
+ * FLOPs of its products — the base products exactly 2 · T · Σ IC · OC. On each backend here. */
+static void
+test_step_profile (Fixture *f, gconstpointer data)
+{
+  const char *devices[] = { "cpu", "vulkan" };
+  g_autoptr (TailorModel) model = make_model (f, TAILOR_ARCH_LLAMA, TAILOR_FTYPE_MOSTLY_Q8_0);
+  g_autoptr (TailorRefAdapter) fresh =
+    tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, 8, 16.0f, FALSE, 0.0f, 5);
+  gint32 tokens[SEQ_T], targets[SEQ_T], pos[SEQ_T];
+  guint8 mask8[SEQ_T];
+  float mask[SEQ_T];
+  double base_flops = 0.0;
+  TailorAdamWHyper hyper = { 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1.0f, 0.0f };
+
+  make_sequence (model, SEQ_T, 21, tokens, targets, mask8, mask, pos);
+  for (guint l = 0; l < model->hp.n_layer; l++)
+    {
+      const TailorLayerWeights *w = &model->layers[l];
+      const TailorGgufTensor *ws[] = { w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down };
+
+      for (guint t = 0; t < G_N_ELEMENTS (ws); t++)
+        base_flops += 2.0 * SEQ_T * (double) ws[t]->ne[0] * (double) ws[t]->ne[1];
+    }
+  for (guint d = 0; d < G_N_ELEMENTS (devices); d++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (TailorBackend) backend = tailor_backend_new (devices[d], &error);
+      g_autoptr (TailorStep) step = NULL;
+      g_autoptr (GPtrArray) sorted = NULL;
+      TailorStepConfig sc = { TAILOR_TRAIN_QLORA, 0.0f, SEQ_T, 1, FALSE, 0 };
+      const TailorOpProfile *matmul;
+      GHashTable *profile;
+
+      if (backend == NULL)
+        {
+          g_test_message ("no %s backend: %s", devices[d], error->message);
+          continue;
+        }
+      step = tailor_step_new (backend, model, &sc, fresh, &error);
+      g_assert_no_error (error);
+      g_assert_null (tailor_step_get_profile (step));
+      tailor_step_set_profiling (step, TRUE);
+      g_assert_true (tailor_step_run (step, tokens, targets, mask, pos, 1.0f, 9, &hyper, NULL,
+                                      NULL, &error));
+      g_assert_no_error (error);
+      profile = tailor_step_get_profile (step);
+      g_assert_nonnull (profile);
+      matmul = g_hash_table_lookup (profile, "matmul");
+      g_assert_nonnull (matmul);
+      g_assert_cmpfloat_with_epsilon (matmul->flops, base_flops, 1e-6 * base_flops);
+      g_assert_cmpfloat (matmul->ms, >, 0.0);
+      for (const char *const *k = (const char *const[]){ "lora", "lora_backward", "adamw",
+                                                          "attention_backward",
+                                                          "cross_entropy_backward", NULL };
+           *k != NULL; k++)
+        g_assert_nonnull (g_hash_table_lookup (profile, *k));
+      g_assert_cmpfloat (((TailorOpProfile *) g_hash_table_lookup (profile, "adamw"))->flops, ==,
+                         0.0);
+      sorted = tailor_op_profile_sorted (profile);
+      g_assert_cmpuint (sorted->len, ==, g_hash_table_size (profile));
+      for (guint i = 1; i < sorted->len; i++)
+        g_assert_cmpfloat (((TailorOpProfile *) g_ptr_array_index (sorted, i - 1))->ms, >=,
+                           ((TailorOpProfile *) g_ptr_array_index (sorted, i))->ms);
+    }
+}
+
 /* Every event object is one of the protocol's, with its members of the right types, in an
  * order the app can rely on. */
 static void
@@ -1029,6 +1097,83 @@ first_named (GPtrArray *events, const char *name)
   return g_ptr_array_index (named, 0);
 }
 
+/* tailor-cli train with args; SIGTERM at its first step; returns its events (exit 0). */
+static GPtrArray *
+cli_train_until_first_step (const char *cli, const char *const *args)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) p = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
+  GPtrArray *events;
+
+  g_ptr_array_add (argv, (gpointer) cli);
+  g_ptr_array_add (argv, (gpointer) "train");
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, (gpointer) "--progress=json");
+  g_ptr_array_add (argv, NULL);
+  p = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                         &error);
+  g_assert_no_error (error);
+  in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
+  events = read_json_lines (in, TRUE, p);
+  g_assert_true (g_subprocess_wait (p, NULL, &error));
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 0);
+  return events;
+}
+
+/* --device overrides the settings' device for a new run, and moves a resumed run to another
+ * backend: the start events name the backend that really ran. */
+static void
+test_cli_device_moves_a_resumed_run (Fixture *f, gconstpointer data)
+{
+  const char *cli = cli_with_train ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorBackend) vk = NULL;
+  g_autofree char *model = NULL;
+  g_autofree char *json = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (GPtrArray) first = NULL;
+  g_autoptr (GPtrArray) resumed = NULL;
+  g_autoptr (GPtrArray) checkpoints = NULL;
+  JsonObject *start;
+  JsonObject *last;
+
+  if (cli == NULL)
+    {
+      g_test_skip ("tailor-cli has no train command in this build");
+      return;
+    }
+  vk = tailor_backend_new ("vulkan", &error);
+  if (vk == NULL)
+    {
+      g_test_skip (error->message);
+      return;
+    }
+  model = write_run_model (f, TAILOR_ARCH_LLAMA, TAILOR_FTYPE_MOSTLY_Q8_0);
+  /* the settings say cpu */
+  json = write_run_json (f, model, "moved", "\"max_steps\": 100000, \"checkpoint_every\": 0");
+  dir = g_build_filename (f->dir, "moved", NULL);
+
+  first = cli_train_until_first_step (cli, (const char *const[]){ json, "--device", "vulkan",
+                                                                    NULL });
+  start = first_named (first, "start");
+  g_assert_cmpstr (json_object_get_string_member (start, "device"), ==,
+                   tailor_backend_get_name (vk));
+  checkpoints = events_named (first, "checkpoint");
+  g_assert_cmpuint (checkpoints->len, >, 0);
+  last = g_ptr_array_index (checkpoints, checkpoints->len - 1);
+
+  resumed = cli_train_until_first_step (cli, (const char *const[]){ "--resume", dir, "--device",
+                                                                      "cpu", NULL });
+  start = first_named (resumed, "start");
+  g_assert_true (g_str_has_prefix (json_object_get_string_member (start, "device"), "cpu"));
+  g_assert_cmpint (json_object_get_int_member (start, "start_step"), ==,
+                   json_object_get_int_member (last, "step"));
+}
+
 /* Packing puts several examples in a sequence; without it each has its own. Text and chat
  * examples mix; an example whose learnable tokens fall past seq_len is skipped. */
 static void
@@ -1210,12 +1355,16 @@ main (int argc, char *argv[])
               test_guard_stops_when_failures_repeat, fixture_teardown);
   g_test_add ("/train/step/fresh-adapter-equals-base-model", Fixture, NULL, fixture_setup,
               test_fresh_adapter_equals_base, fixture_teardown);
+  g_test_add ("/train/step/profile-times-op-kinds-and-counts-products", Fixture, NULL,
+              fixture_setup, test_step_profile, fixture_teardown);
   g_test_add ("/train/progress/events-follow-the-protocol", Fixture, NULL, fixture_setup,
               test_progress_protocol_in_process, fixture_teardown);
   g_test_add ("/train/cli/sigterm-checkpoints-and-exits-0", Fixture, NULL, fixture_setup,
               test_cli_sigterm_checkpoints_and_exits_0, fixture_teardown);
   g_test_add ("/train/cli/refuses-bad-config-with-error-event", Fixture, NULL, fixture_setup,
               test_cli_refuses_bad_config, fixture_teardown);
+  g_test_add ("/train/cli/device-option-moves-a-resumed-run", Fixture, NULL, fixture_setup,
+              test_cli_device_moves_a_resumed_run, fixture_teardown);
   status = g_test_run ();
   remove_tree (cache);
   return status;

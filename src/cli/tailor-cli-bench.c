@@ -14,6 +14,7 @@
 #include "tailor-backend.h"
 #include "tailor-cli-bench.h"
 #include "tailor-cli-private.h"
+#include "tailor-cli-train.h"
 #include "tailor-parallel.h"
 #include "tailor-train.h"
 #include "tailor-vk-kernels.h"
@@ -131,12 +132,87 @@ weight_new (TailorBackend *b, TailorType type, int IC, int OC, TailorTensor *out
          tailor_tensor_upload (out, data, error);
 }
 
+/* The load average, so a reader can judge how loaded the machine was. */
+static char *
+load_average (void)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) fields = NULL;
+
+  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
+    return g_strdup ("unknown");
+  fields = g_strsplit (text, " ", 4);
+  if (g_strv_length (fields) < 3)
+    return g_strdup ("unknown");
+  return g_strdup_printf ("%s, %s, %s", fields[0], fields[1], fields[2]);
+}
+
+/* Vulkan: each type's kernel timed with timestamps (median of reps) against the device's fp32
+ * GEMM kernel (the F32 weight through the same family), forward and input gradient. */
+static int
+bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
+{
+  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 } };
+  static const TailorVkMatmulDirection dirs[] = { TAILOR_VK_MATMUL_FORWARD,
+                                                  TAILOR_VK_MATMUL_BACKWARD_INPUT };
+  TailorVkContext *ctx = tailor_backend_vk_get_context (b);
+  g_autofree char *load = load_average ();
+  guint s;
+
+  printf ("# matmul on %s, T = %d, load average %s; GFLOP/s = 2·T·IC·OC / median kernel time "
+          "of %d runs; ceiling: the device's fp32 GEMM (F32 weight, forward)\n",
+          tailor_backend_get_name (b), T, load, reps);
+  printf ("%-12s %-8s %-6s %10s %10s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s", "of fp32");
+  for (s = 0; s < G_N_ELEMENTS (shapes); s++)
+    {
+      int IC = shapes[s][0];
+      int OC = shapes[s][1];
+      double flop = 2.0 * T * IC * OC;
+      g_autofree char *shape = g_strdup_printf ("%d×%d", IC, OC);
+      g_autoptr (GError) error = NULL;
+      double ceiling = 0.0;
+      guint k, d;
+
+      if (!tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, IC, OC, TAILOR_VK_MATMUL_FORWARD, reps,
+                                   &ceiling, &error))
+        return tailor_cli_fail (error);
+      printf ("%-12s %-8s %-6s %10.2f %10.1f %8s\n", shape, "forward", "fp32", flop / ceiling / 1e6,
+              ceiling, "1.00");
+      for (k = 0; types[k] != NULL; k++)
+        {
+          TailorType type;
+
+          if (!tailor_type_from_name (types[k], &type))
+            return tailor_cli_failf ("bench: unknown type “%s”", types[k]);
+          for (d = 0; d < G_N_ELEMENTS (dirs); d++)
+            {
+              const char *dir = dirs[d] == TAILOR_VK_MATMUL_FORWARD ? "forward" : "dX";
+              double gflops = 0.0;
+
+              if (tailor_type_row_size (type, IC) == 0)
+                {
+                  printf ("%-12s %-8s %-6s rows of %d do not fit the type's blocks\n", shape, dir,
+                          tailor_type_name (type), IC);
+                  break;
+                }
+              if (!tailor_vk_matmul_bench (ctx, type, T, IC, OC, dirs[d], reps, &gflops, &error))
+                return tailor_cli_fail (error);
+              printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f\n", shape, dir, tailor_type_name (type),
+                      flop / gflops / 1e6, gflops, gflops / ceiling);
+            }
+        }
+    }
+  return fflush (stdout) == 0 ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
+}
+
 static int
 bench_matmul (TailorBackend *b, int T, GStrv types, int reps)
 {
   static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 } };
   guint s;
 
+  if (tailor_backend_get_kind (b) != TAILOR_BACKEND_CPU)
+    return bench_matmul_vk (b, T, types, reps);
   printf ("# matmul on %s, T = %d; GFLOP/s = 2·T·IC·OC / best time of %d runs\n",
           tailor_backend_get_name (b), T, reps);
   printf ("%-12s %-8s %-6s %10s %10s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s", "of sgemm");
@@ -417,7 +493,32 @@ typedef struct
   int rank;
   int reps;
   gboolean checkpointing;
+  gboolean profile;
 } TrainArgs;
+
+/* Two more steps with per-op timing (after the measured ones: timing slows a step, and the
+ * re-recording it takes has its own scratch); the second, free of that recording, is shown. */
+static gboolean
+profile_train_step (TailorStep *step, const gint32 *tokens, const gint32 *targets,
+                    const float *mask, const gint32 *pos, GError **error)
+{
+  double wall = 0.0;
+
+  tailor_step_set_profiling (step, TRUE);
+  for (int k = 0; k < 2; k++)
+    {
+      TailorAdamWHyper hyper = { 1e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, 100.0f + k, 1.0f, 0.0f };
+      double ts = now_s ();
+
+      if (!tailor_step_run (step, tokens, targets, mask, pos, 1.0f, 100u + k, &hyper, NULL, NULL,
+                            error))
+        return FALSE;
+      wall = now_s () - ts;
+    }
+  tailor_step_set_profiling (step, FALSE);
+  tailor_cli_print_profile (stdout, tailor_step_get_profile (step), wall * 1e3);
+  return TRUE;
+}
 
 static int
 bench_train (TailorBackend *b, const TrainArgs *args)
@@ -593,6 +694,8 @@ bench_train (TailorBackend *b, const TrainArgs *args)
           mib (rss_file));
   printf ("memory target   %s %.2f× the parts (≤ 1.25×)\n", cpu ? "peak RSS" : "device peak",
           (double) (cpu ? rss_peak : device_peak) / sum);
+  if (args->profile && !profile_train_step (step, tokens, targets, mask, pos, &error))
+    return tailor_cli_fail (error);
   return fflush (stdout) == 0 ? TAILOR_CLI_EXIT_OK : TAILOR_CLI_EXIT_ERROR;
 }
 int
@@ -611,9 +714,10 @@ tailor_cli_bench (int argc, char **argv)
   int rank = 16;
   int reps = 3;
   gboolean checkpointing = FALSE;
+  gboolean profile = FALSE;
   const GOptionEntry entries[] = {
-    { "matmul", 0, 0, G_OPTION_ARG_NONE, &matmul, "Quantized matmul against the sgemm ceiling",
-      NULL },
+    { "matmul", 0, 0, G_OPTION_ARG_NONE, &matmul,
+      "Quantized matmul against the device's fp32 ceiling", NULL },
     { "train", 0, 0, G_OPTION_ARG_NONE, &train, "Whole training steps", NULL },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto, cpu, vulkan, vulkan:N (default auto)",
       "DEVICE" },
@@ -633,6 +737,8 @@ tailor_cli_bench (int argc, char **argv)
     { "rank", 0, 0, G_OPTION_ARG_INT, &rank, "LoRA rank (default 16)", "R" },
     { "checkpointing", 0, 0, G_OPTION_ARG_NONE, &checkpointing,
       "Gradient checkpointing: keep each layer's input only, recompute the layer", NULL },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
+      "With --train: time per op kind of one more step (share, GFLOP/s of the products)", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = tailor_cli_context_new ("bench", entries);
@@ -662,7 +768,8 @@ tailor_cli_bench (int argc, char **argv)
   if (train && rc == TAILOR_CLI_EXIT_OK)
     {
       TrainArgs args = { model != NULL ? model : "tiny", method != NULL ? method : "full",
-                         type != NULL ? type : "F32", seq, steps, rank, reps, checkpointing };
+                         type != NULL ? type : "F32", seq, steps, rank, reps, checkpointing,
+                         profile };
 
       rc = bench_train (backend, &args);
     }

@@ -9,6 +9,7 @@
 
 #include "tailor-chat.h"
 #include "tailor-cli-private.h"
+#include "tailor-cli-train.h"
 #include "tailor-cpu-ref.h"
 #include "tailor-infer.h"
 #include "tailor-lora.h"
@@ -30,6 +31,7 @@ typedef struct
   TailorRefContext *ref;
   TailorRefAdapter *adapter;
   GArray *seen;             /* ref with adapter: every token so far */
+  double eval_s;            /* wall time in evaluation, for --profile */
 } Runner;
 
 static void
@@ -45,11 +47,23 @@ runner_clear (Runner *r)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Runner, runner_clear)
 
 static gboolean
-runner_open (Runner *r, TailorModel *model, const char *device, const char *adapter_path,
-             guint n_ctx, GError **error)
+runner_open (Runner *r,
+             TailorModel *model,
+             const char *device,
+             const char *adapter_path,
+             guint n_ctx,
+             gboolean profile,
+             GError **error)
 {
   memset (r, 0, sizeof *r);
   r->model = model;
+  if (profile && device != NULL && g_str_equal (device, "ref"))
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--profile times a backend's ops; the CPU reference (--device ref) "
+                           "has none: choose cpu or vulkan");
+      return FALSE;
+    }
   if (adapter_path != NULL)
     {
       r->adapter = tailor_lora_read_gguf (adapter_path, model, error);
@@ -70,7 +84,18 @@ runner_open (Runner *r, TailorModel *model, const char *device, const char *adap
   if (r->backend == NULL)
     return FALSE;
   r->infer = tailor_infer_new (r->backend, model, r->adapter, n_ctx, error);
+  if (r->infer != NULL && profile)
+    tailor_infer_set_profiling (r->infer, TRUE);
   return r->infer != NULL;
+}
+
+/* --profile: the kernels' time by op kind over every evaluation so far, on stderr (stdout
+ * keeps the command's own output). */
+static void
+runner_print_profile (Runner *r)
+{
+  if (r->infer != NULL && tailor_infer_get_profile (r->infer) != NULL)
+    tailor_cli_print_profile (stderr, tailor_infer_get_profile (r->infer), r->eval_s * 1e3);
 }
 
 /* "cpu (OpenBLAS, 2 threads)", "llvmpipe …" or "CPU reference". */
@@ -98,7 +123,13 @@ runner_eval (Runner *r, const gint32 *ids, guint n, gboolean all, float *logits,
   guint first;
 
   if (r->infer != NULL)
-    return tailor_infer_eval (r->infer, ids, n, all, logits, error);
+    {
+      gint64 start = g_get_monotonic_time ();
+      gboolean ok = tailor_infer_eval (r->infer, ids, n, all, logits, error);
+
+      r->eval_s += (g_get_monotonic_time () - start) / 1e6;
+      return ok;
+    }
   if (r->ref != NULL)
     return tailor_ref_context_eval (r->ref, ids, n, all, logits, error);
   first = r->seen->len;
@@ -332,7 +363,7 @@ tailor_cli_logits (int argc, char **argv)
   g_autofree char *prompt = NULL;
   g_autofree char *device = NULL;
   g_autofree char *adapter = NULL;
-  gboolean json = FALSE, all = FALSE;
+  gboolean json = FALSE, all = FALSE, profile = FALSE;
   int top = 10;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "The GGUF model (required)", "MODEL" },
@@ -348,6 +379,10 @@ tailor_cli_logits (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON document", NULL },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute: " DEVICE_HELP,
       "DEVICE" },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
+      "Print the time per op kind (kernel timestamps on Vulkan) and GFLOP/s of the matrix "
+      "products on stderr",
+      NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = tailor_cli_context_new ("logits", entries);
@@ -400,9 +435,10 @@ tailor_cli_logits (int argc, char **argv)
 
   n_rows = all ? ids->len : 1;
   logits = g_new (float, (gsize) n_rows *n_vocab);
-  if (!runner_open (&runner, model, device, adapter, ids->len, &error) ||
+  if (!runner_open (&runner, model, device, adapter, ids->len, profile, &error) ||
       !runner_eval (&runner, (const gint32 *) ids->data, ids->len, all, logits, &error))
     return tailor_cli_fail (error);
+  runner_print_profile (&runner);
 
   last = logits + (gsize) (n_rows - 1) * n_vocab;
   logprobs = g_memdup2 (last, sizeof (float) * n_vocab);
@@ -521,7 +557,7 @@ tailor_cli_generate (int argc, char **argv)
   g_autofree char *system = NULL;
   g_autofree char *device = NULL;
   g_autofree char *adapter = NULL;
-  gboolean chat = FALSE, json = FALSE;
+  gboolean chat = FALSE, json = FALSE, profile = FALSE;
   int max_tokens = 128, top_k = 40;
   double temperature = 0.8, top_p = 0.95;
   gint64 seed = -1;
@@ -548,6 +584,10 @@ tailor_cli_generate (int argc, char **argv)
       "Apply a LoRA adapter (adapter.gguf from tailor-cli train)", "ADAPTER" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to compute: " DEVICE_HELP,
       "DEVICE" },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
+      "Print the time per op kind (kernel timestamps on Vulkan) and GFLOP/s of the matrix "
+      "products on stderr",
+      NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = tailor_cli_context_new ("generate", entries);
@@ -618,7 +658,7 @@ tailor_cli_generate (int argc, char **argv)
   n_ctx = ids->len + max_tokens;
   if (model->hp.n_ctx_train > 0)
     n_ctx = MIN (n_ctx, model->hp.n_ctx_train);
-  if (!runner_open (&runner, model, device, adapter, n_ctx, &error))
+  if (!runner_open (&runner, model, device, adapter, n_ctx, profile, &error))
     return tailor_cli_fail (error);
 
   /* With --json the text is collected for the document instead of streamed. */
@@ -661,6 +701,7 @@ tailor_cli_generate (int argc, char **argv)
         }
     }
   emit_utf8 (pending, text, out, TRUE);
+  runner_print_profile (&runner);
 
   if (json)
     {

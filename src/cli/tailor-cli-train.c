@@ -12,6 +12,7 @@
 
 #include "tailor-cli-private.h"
 #include "tailor-cli-train.h"
+#include "tailor-infer.h"
 #include "tailor-lora.h"
 #include "tailor-train.h"
 
@@ -196,12 +197,17 @@ tailor_cli_train (int argc, char **argv)
 {
   g_autofree char *progress = NULL;
   g_autofree char *resume = NULL;
+  g_autofree char *device = NULL;
   const GOptionEntry entries[] = {
     { "progress", 0, 0, G_OPTION_ARG_STRING, &progress,
       "How to show progress: json (one JSON object per line on stdout) or bar (default)",
       "json|bar" },
     { "resume", 0, 0, G_OPTION_ARG_FILENAME, &resume,
       "Continue the run in RUN_DIR from its last checkpoint", "RUN_DIR" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device,
+      "Train on this device instead of the one the settings name: auto, cpu, vulkan, "
+      "vulkan:N; a resumed run may move between devices (its checkpoints are plain F32)",
+      "DEVICE" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = tailor_cli_context_new ("train", entries);
@@ -227,11 +233,18 @@ tailor_cli_train (int argc, char **argv)
   cli.json = progress != NULL && g_str_equal (progress, "json");
   cli.tty = isatty (STDERR_FILENO);
 
-  if (resume != NULL)
+  if (resume != NULL && device != NULL)
+    cli.run = tailor_train_run_new_resume_on (resume, device, cancellable, &error);
+  else if (resume != NULL)
     cli.run = tailor_train_run_new_resume (resume, cancellable, &error);
   else
     {
       config = tailor_run_config_load (argv[1], &error);
+      if (config != NULL && device != NULL)
+        {
+          g_free (config->device);
+          config->device = g_strdup (device);
+        }
       if (config != NULL)
         cli.run = tailor_train_run_new (config, cancellable, &error);
     }
@@ -290,4 +303,31 @@ tailor_cli_adapter_logits (TailorModel *model,
     return FALSE;
   memcpy (logits, every + (gsize) (n - 1) * n_vocab, sizeof (float) * n_vocab);
   return TRUE;
+}
+
+void
+tailor_cli_print_profile (FILE *out, GHashTable *profile, double wall_ms)
+{
+  g_autoptr (GPtrArray) sorted = NULL;
+  double sum = 0.0;
+
+  g_return_if_fail (out != NULL && profile != NULL);
+
+  sorted = tailor_op_profile_sorted (profile);
+  for (guint i = 0; i < sorted->len; i++)
+    sum += ((TailorOpProfile *) g_ptr_array_index (sorted, i))->ms;
+  fprintf (out, "# profile: %.1f ms in kernels, %.1f ms wall (%.0f%% in kernels)\n", sum, wall_ms,
+           wall_ms > 0.0 ? 100.0 * sum / wall_ms : 0.0);
+  fprintf (out, "%-26s %10s %7s %5s %10s\n", "op", "ms", "share", "ops", "GFLOP/s");
+  for (guint i = 0; i < sorted->len; i++)
+    {
+      const TailorOpProfile *e = g_ptr_array_index (sorted, i);
+      g_autofree char *ops = e->n_ops > 0 ? g_strdup_printf ("%u", e->n_ops) : g_strdup ("-");
+      g_autofree char *rate = e->flops > 0.0 && e->ms > 0.0
+                                ? g_strdup_printf ("%.2f", e->flops / e->ms / 1e6)
+                                : g_strdup ("-");
+
+      fprintf (out, "%-26s %10.2f %6.1f%% %5s %10s\n", e->kind, e->ms,
+               wall_ms > 0.0 ? 100.0 * e->ms / wall_ms : 0.0, ops, rate);
+    }
 }

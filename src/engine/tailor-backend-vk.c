@@ -44,6 +44,9 @@ typedef struct
   TailorBuf parent;
   TailorVkBuffer *vk;
   GArray *repacked; /* Repacked */
+  /* tailor_backend_vk_keep_layout freed the ggml blocks: vk is a placeholder, the tensor is
+   * only in its repacked copy */
+  gboolean blocks_freed;
 } VkBuf;
 
 static void
@@ -60,7 +63,8 @@ typedef struct
 {
   GArray *ops;        /* TailorOp, lists copied into lists */
   GPtrArray *lists;   /* TailorTensor arrays */
-  GPtrArray *scratch; /* TailorVkBuffer: per-op temporaries of the recording */
+  GPtrArray *scratch; /* TailorVkBuffer: the temporaries of the recording */
+  GHashTable *slots;  /* slot name → its current (largest) buffer in scratch */
   TailorVkRecorder *rec;
   gboolean profile;
   GArray *dispatch_op; /* guint: the op each dispatch belongs to */
@@ -151,10 +155,22 @@ vk_buf_free (TailorBackend *backend, TailorBuf *buf)
 {
   VkBuf *self = (VkBuf *) buf;
 
-  (void) backend;
+  /* the dispatch layer takes the whole size off again */
+  if (self->blocks_freed)
+    tailor_backend_account (backend, (gint64) self->parent.size);
   g_array_unref (self->repacked);
   tailor_vk_buffer_free (self->vk);
   g_free (self);
+}
+
+static gboolean
+blocks_freed (GError **error, const char *what)
+{
+  g_set_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID,
+               "%s needs a weight's ggml blocks, which were freed after upload "
+               "(tailor_backend_vk_keep_layout): keep them for a weight read that way.",
+               what);
+  return FALSE;
 }
 
 /* The matmul kernels read quantized weights in their own layout (tailor-vk-matmul.h); a 2-D
@@ -196,6 +212,8 @@ vk_upload (TailorBackend *backend, const TailorTensor *t, const void *data, GErr
   VkBuf *buf = (VkBuf *) t->buf;
   GError *local = NULL;
 
+  if (buf->blocks_freed)
+    return blocks_freed (error, "an upload");
   if (!tailor_vk_buffer_upload (buf->vk, t->offset, data, tailor_tensor_n_bytes (t), &local))
     return propagate (error, local);
   return repack ((VkBackend *) backend, buf, t, data, error);
@@ -224,6 +242,8 @@ vk_download (TailorBackend *backend, const TailorTensor *t, void *data, GError *
   GError *local = NULL;
 
   (void) backend;
+  if (((VkBuf *) t->buf)->blocks_freed)
+    return blocks_freed (error, "a download");
   if (!tailor_vk_buffer_download (((VkBuf *) t->buf)->vk, t->offset, data,
                                   tailor_tensor_n_bytes (t), &local))
     return propagate (error, local);
@@ -254,18 +274,31 @@ rows_of (const TailorTensor *t, gint64 row_len)
   return row_len > 0 ? tailor_tensor_n_elements (t) / row_len : 0;
 }
 
+/* A temporary of n_floats for one op's recording. Ops run one after the other and the recorder
+ * orders a write after earlier reads of the same buffer, so every op that asks for the same
+ * slot shares one buffer (grown when a later op needs more): the temporaries of a graph cost
+ * its largest op's, not their sum. Temporaries an op needs at once take different slots. */
 static gboolean
-scratch (
-  VkCompiled *c, TailorVkContext *ctx, guint64 n_floats, TailorVkBufferRange *out, GError **error)
+scratch (VkCompiled *c,
+         TailorVkContext *ctx,
+         const char *slot,
+         guint64 n_floats,
+         TailorVkBufferRange *out,
+         GError **error)
 {
-  TailorVkBuffer *buf =
-    tailor_vk_buffer_new (ctx, MAX (n_floats, 4) * sizeof (float), "scratch", error);
+  gsize need = MAX (n_floats, 4) * sizeof (float);
+  TailorVkBuffer *buf = g_hash_table_lookup (c->slots, slot);
 
-  if (buf == NULL)
-    return FALSE;
-  g_ptr_array_add (c->scratch, buf);
-  c->scratch_bytes += tailor_vk_buffer_get_size (buf);
-  tailor_backend_account (c->backend, (gint64) tailor_vk_buffer_get_size (buf));
+  if (buf == NULL || tailor_vk_buffer_get_size (buf) < need)
+    {
+      buf = tailor_vk_buffer_new (ctx, need, "scratch", error);
+      if (buf == NULL)
+        return FALSE;
+      g_ptr_array_add (c->scratch, buf);
+      g_hash_table_replace (c->slots, (gpointer) slot, buf);
+      c->scratch_bytes += tailor_vk_buffer_get_size (buf);
+      tailor_backend_account (c->backend, (gint64) tailor_vk_buffer_get_size (buf));
+    }
   *out = (TailorVkBufferRange){ buf, 0, (gsize) n_floats * sizeof (float) };
   return TRUE;
 }
@@ -294,13 +327,15 @@ weight_f32 (VkCompiled *c,
   TailorVkBufferRange wr;
   guint64 IC = (guint64) w->ne[0];
 
+  if (((VkBuf *) w->buf)->blocks_freed)
+    return blocks_freed (error, "dequantizing rows (a small or unaligned product, a loss chunk)");
   range (w, &wr);
   if (w->type == TAILOR_TYPE_F32)
     {
       *out = (TailorVkBufferRange){ wr.buffer, wr.offset + row0 * IC * 4, n_rows * IC * 4 };
       return TRUE;
     }
-  return scratch (c, ctx, n_rows * IC, out, error) &&
+  return scratch (c, ctx, "weight", n_rows * IC, out, error) &&
          tailor_vk_op_embedding (rec, out, &wr, w->type, (guint) rows_of (w, w->ne[0]), NULL,
                                  (guint) row0, (guint) n_rows, (guint) IC, error);
 }
@@ -333,7 +368,9 @@ record_matmul (
       guint T = (guint) rows_of (&t[1], IC);
       const TailorVkWeight *weight = repacked_weight (&t[2]);
       TailorVkGemm g = { T, OC, IC, OC, IC, 1, IC, 1, 1.0f };
-      gboolean big = (guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS;
+      /* a weight kept only repacked takes those kernels at any size */
+      gboolean big =
+        (guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS || ((VkBuf *) t[2].buf)->blocks_freed;
 
       if (big && weight != NULL && bindable (ctx, &t[1], &t[3], &t[0]))
         return tailor_vk_matmul (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), weight,
@@ -354,8 +391,8 @@ record_matmul (
       const TailorVkWeight *weight = repacked_weight (&t[2]);
       TailorVkGemm g = { T, IC, OC, IC, OC, 1, 1, IC, 1.0f, TRUE };
 
-      if ((guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS && weight != NULL && OC % 4 == 0 &&
-          bindable (ctx, &t[1], NULL, &t[0]))
+      if (((guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS || ((VkBuf *) t[2].buf)->blocks_freed) &&
+          weight != NULL && OC % 4 == 0 && bindable (ctx, &t[1], NULL, &t[0]))
         return tailor_vk_matmul_backward_input (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
                                                 weight, T, TRUE, error);
       return weight_f32 (c, rec, ctx, &t[2], 0, OC, &w, error) &&
@@ -415,11 +452,18 @@ record_lora (VkCompiled *c,
       /* xa (T, r) = drop (inp) · Aᵀ, then out += scale · xa · Bᵀ */
       TailorVkGemm down = { T, r, IC, r, IC, 1, IC, 1, 1.0f, FALSE, FALSE, drop_in, dropout };
       TailorVkGemm up = { T, OC, r, OC, r, 1, r, 1, scale, TRUE };
+      gboolean ok;
 
-      return tailor_vk_op_gemm (rec, range (&t[1], &s[1]), range (inp, &s[2]), range (a, &s[3]),
-                                NULL, range (seed, &s[5]), &down, error) &&
-             tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), range (b, &s[4]),
-                                NULL, NULL, &up, error);
+      /* without dropout the down product is a plain X · Wᵀ: the split-K kernel's */
+      if (dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 &&
+          bindable (ctx, inp, a, &t[1]))
+        ok = tailor_vk_matmul_f32_forward (rec, range (&t[1], &s[1]), range (inp, &s[2]),
+                                           range (a, &s[3]), T, IC, r, NULL, error);
+      else
+        ok = tailor_vk_op_gemm (rec, range (&t[1], &s[1]), range (inp, &s[2]), range (a, &s[3]),
+                                NULL, range (seed, &s[5]), &down, error);
+      return ok && tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
+                                      range (b, &s[4]), NULL, NULL, &up, error);
     }
   else
     {
@@ -438,13 +482,19 @@ record_lora (VkCompiled *c,
         dropout
       };
 
-      return scratch (c, ctx, (guint64) T * r, &dxa, error) &&
+      /* without dropout dA is a plain weight gradient: the split-K kernel's */
+      gboolean da_fast = dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS &&
+                         IC % 4 == 0 && r % 4 == 0 && bindable (ctx, inp, NULL, &t[1]);
+
+      return scratch (c, ctx, "lora", (guint64) T * r, &dxa, error) &&
              tailor_vk_op_gemm (rec, &dxa, range (&t[3], &s[3]), range (b, &s[7]), NULL, NULL,
                                 &g_dxa, error) &&
              tailor_vk_op_gemm (rec, range (&t[2], &s[2]), range (&t[3], &s[3]),
                                 range (&t[5], &s[5]), NULL, NULL, &g_db, error) &&
-             tailor_vk_op_gemm (rec, range (&t[1], &s[1]), &dxa, range (inp, &s[4]), NULL,
-                                range (seed, &s[8]), &g_da, error) &&
+             (da_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[1], &s[1]), &dxa,
+                                                          range (inp, &s[4]), T, IC, r, error)
+                      : tailor_vk_op_gemm (rec, range (&t[1], &s[1]), &dxa, range (inp, &s[4]),
+                                           NULL, range (seed, &s[8]), &g_da, error)) &&
              (!present (&t[0]) ||
               tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (a, &s[6]), NULL,
                                  range (seed, &s[8]), &g_dinp, error));
@@ -464,8 +514,8 @@ record_cross_entropy (
   guint chunk = (guint) MIN ((guint) MAX (op->i[0], 1), V);
   TailorVkBufferRange s[8], logits, state, wc;
 
-  if (!scratch (c, ctx, (guint64) T * chunk, &logits, error) ||
-      (!backward && !scratch (c, ctx, (guint64) T * 3, &state, error)))
+  if (!scratch (c, ctx, "logits", (guint64) T * chunk, &logits, error) ||
+      (!backward && !scratch (c, ctx, "loss", (guint64) T * 3, &state, error)))
     return FALSE;
   for (guint v0 = 0; v0 < V; v0 += chunk)
     {
@@ -494,14 +544,28 @@ record_cross_entropy (
         }
       else
         {
-          /* dlogits in place; dinp += dlogits · W_chunk; dw rows += dlogitsᵀ · inp */
+          /* dlogits; dinp += dlogits · W_chunk; dw rows += dlogitsᵀ · inp. With dlogits also
+           * transposed (nc, T), dinp is a plain weight gradient dlogitsᵀᵀ · W_chunk: the
+           * split-K kernel's, instead of the general product. */
           TailorVkGemm g_dinp = { T, C, nc, C, nc, 1, 1, C, 1.0f, TRUE };
           TailorVkGemm g_dw = { nc, C, T, C, 1, nc, 1, C, 1.0f, TRUE };
+          TailorVkBufferRange lt = { NULL, 0, 0 };
+          gboolean dinp_fast = (guint64) T * C * nc >= FAST_MATMUL_MIN_MACS && C % 4 == 0 &&
+                               T % 4 == 0 && bindable (ctx, NULL, NULL, &t[0]) &&
+                               wc.offset % ctx->info->texel_buffer_alignment == 0;
 
-          if (!tailor_vk_op_cross_entropy_backward (rec, &lc, range (&t[6], &s[6]),
-                                                    range (&t[4], &s[4]), range (&t[5], &s[5]),
-                                                    range (&t[7], &s[7]), T, nc, v0, error) ||
-              !tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &lc, &wc, NULL, NULL, &g_dinp, error))
+          if (dinp_fast && !scratch (c, ctx, "logits-t", (guint64) T * chunk, &lt, error))
+            return FALSE;
+          lt.size = (gsize) nc * T * 4;
+          if (!tailor_vk_op_cross_entropy_backward (
+                rec, &lc, dinp_fast ? &lt : NULL, !dinp_fast || present (&t[1]),
+                range (&t[6], &s[6]), range (&t[4], &s[4]), range (&t[5], &s[5]),
+                range (&t[7], &s[7]), T, nc, v0, error))
+            return FALSE;
+          if (dinp_fast ? !tailor_vk_matmul_backward_weight (rec, range (&t[0], &s[0]), &lt, &wc,
+                                                             nc, C, T, error)
+                        : !tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &lc, &wc, NULL, NULL,
+                                              &g_dinp, error))
             return FALSE;
           if (present (&t[1]))
             {
@@ -537,7 +601,7 @@ record_grad_norm (
 
   for (guint i = 0; i < op->n_list; i++)
     n_partials += (tailor_tensor_n_elements (&op->list[i]) + NORM_SPAN - 1) / NORM_SPAN;
-  if (!scratch (c, ctx, MAX (n_partials, 1), &partials, error))
+  if (!scratch (c, ctx, "norm", MAX (n_partials, 1), &partials, error))
     return FALSE;
   if (n_partials == 0)
     return tailor_vk_op_zero (rec, range (&op->t[0], &s[0]), 1, error);
@@ -578,6 +642,8 @@ record_op (VkCompiled *c,
                                  range (&t[2], &s[2]), tailor_tensor_n_elements (&t[0]),
                                  tailor_tensor_n_elements (&t[0]), error);
       case TAILOR_OP_EMBEDDING:
+        if (((VkBuf *) t[1].buf)->blocks_freed)
+          return blocks_freed (error, "an embedding gather");
         if (!tailor_vk_type_is_gatherable (t[1].type))
           return unsupported (error, index, op, "this embedding type has no gather kernel");
         return tailor_vk_op_embedding (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), t[1].type,
@@ -598,7 +664,7 @@ record_op (VkCompiled *c,
         {
           guint T = (guint) rows_of (&t[3], t[3].ne[0]);
 
-          return scratch (c, ctx, T, &tmp, error) &&
+          return scratch (c, ctx, "rows", T, &tmp, error) &&
                  tailor_vk_op_rmsnorm_backward (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
                                                 &tmp, range (&t[2], &s[2]), range (&t[3], &s[3]),
                                                 range (&t[4], &s[4]), T, (guint) t[3].ne[0],
@@ -626,7 +692,7 @@ record_op (VkCompiled *c,
         {
           guint T = (guint) rows_of (&t[6], (gint64) op->i[0] * op->i[2]);
 
-          return scratch (c, ctx, (guint64) T * op->i[0], &tmp, error) &&
+          return scratch (c, ctx, "rows", (guint64) T * op->i[0], &tmp, error) &&
                  tailor_vk_op_attention_backward (
                    rec, range (&t[0], &s[0]), range (&t[1], &s[1]), range (&t[2], &s[2]), &tmp,
                    range (&t[3], &s[3]), range (&t[4], &s[4]), range (&t[5], &s[5]),
@@ -638,8 +704,8 @@ record_op (VkCompiled *c,
           rec, range (&t[0], &s[0]), range (&t[4], &s[4]), range (&t[5], &s[5]),
           range (&t[1], &s[1]), range (&t[2], &s[2]), range (&t[3], &s[3]), range (&t[6], &s[6]),
           (guint) tailor_tensor_n_elements (&t[6]),
-          (guint) rows_of (&t[4], (gint64) op->i[1] * op->i[2]), (guint) op->i[0],
-          (guint) op->i[1], (guint) op->i[2], error);
+          (guint) rows_of (&t[4], (gint64) op->i[1] * op->i[2]), (guint) op->i[0], (guint) op->i[1],
+          (guint) op->i[2], error);
       case TAILOR_OP_SWIGLU:
         if (t[0].offset % ctx->info->texel_buffer_alignment != 0 ||
             t[1].offset % ctx->info->texel_buffer_alignment != 0 ||
@@ -675,6 +741,7 @@ static void
 drop_recording (VkCompiled *c)
 {
   g_clear_pointer (&c->rec, tailor_vk_recorder_free);
+  g_hash_table_remove_all (c->slots);
   g_ptr_array_set_size (c->scratch, 0);
   g_array_set_size (c->dispatch_op, 0);
   tailor_backend_account (c->backend, -(gint64) c->scratch_bytes);
@@ -719,6 +786,7 @@ vk_compiled_free (TailorBackend *backend, gpointer compiled)
     return;
   drop_recording (c);
   g_ptr_array_unref (c->scratch);
+  g_hash_table_unref (c->slots);
   g_ptr_array_unref (c->lists);
   g_array_unref (c->ops);
   g_array_unref (c->dispatch_op);
@@ -735,6 +803,7 @@ vk_compile (TailorBackend *backend, const TailorOp *ops, guint n_ops, GError **e
   c->ops = g_array_sized_new (FALSE, FALSE, sizeof (TailorOp), n_ops);
   c->lists = g_ptr_array_new_with_free_func (g_free);
   c->scratch = g_ptr_array_new_with_free_func ((GDestroyNotify) tailor_vk_buffer_free);
+  c->slots = g_hash_table_new (g_str_hash, g_str_equal);
   c->dispatch_op = g_array_new (FALSE, FALSE, sizeof (guint));
   /* A copy, so that a recording can be redone (profiling switched) from the op list alone. */
   for (guint i = 0; i < n_ops; i++)
@@ -825,6 +894,45 @@ tailor_backend_vk_new (const char *request, GError **error)
   self->parent.kind = TAILOR_BACKEND_VULKAN;
   self->parent.name = g_strdup (tailor_vk_context_get_info (ctx)->name);
   return &self->parent;
+}
+
+gboolean
+tailor_backend_vk_keep_layout (const TailorTensor *t, TailorVkLayout keep, guint64 *device_bytes)
+{
+  VkBuf *buf;
+  GError *local = NULL;
+  TailorVkBuffer *placeholder;
+
+  g_return_val_if_fail (t != NULL && t->buf != NULL, FALSE);
+
+  if (t->buf->backend->kind != TAILOR_BACKEND_VULKAN)
+    return FALSE;
+  buf = (VkBuf *) t->buf;
+  /* only a weight that fills its own buffer and has a repacked copy has two to choose from */
+  if (buf->blocks_freed || t->offset != 0 || tailor_tensor_n_bytes (t) != t->buf->size ||
+      repacked_weight (t) == NULL)
+    return FALSE;
+  if (keep == TAILOR_VK_LAYOUT_BLOCKS)
+    {
+      g_array_set_size (buf->repacked, 0);
+      if (device_bytes != NULL)
+        *device_bytes = t->buf->size;
+      return TRUE;
+    }
+  placeholder =
+    tailor_vk_buffer_new (((VkBackend *) t->buf->backend)->ctx, 16, "freed blocks", &local);
+  if (placeholder == NULL)
+    {
+      g_error_free (local);
+      return FALSE;
+    }
+  tailor_vk_buffer_free (buf->vk);
+  buf->vk = placeholder;
+  buf->blocks_freed = TRUE;
+  tailor_backend_account (t->buf->backend, -(gint64) t->buf->size);
+  if (device_bytes != NULL)
+    *device_bytes = tailor_vk_weight_get_device_size (repacked_weight (t));
+  return TRUE;
 }
 
 TailorVkContext *

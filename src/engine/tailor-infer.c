@@ -49,6 +49,7 @@ struct _TailorInfer
   guint logit_rows;
   GHashTable *graphs;  /* (T, OutMode) → TailorGraph */
   GPtrArray *bufs;
+  GHashTable *profile; /* NULL: not profiling */
 };
 
 static const TailorGgufTensor *
@@ -261,6 +262,7 @@ tailor_infer_free (TailorInfer *self)
     return;
   g_clear_pointer (&self->graphs, g_hash_table_unref);
   g_clear_pointer (&self->bufs, g_ptr_array_unref);
+  g_clear_pointer (&self->profile, g_hash_table_unref);
   g_clear_pointer (&self->model, tailor_model_unref);
   g_free (self->layers);
   g_free (self);
@@ -412,6 +414,149 @@ graph_for (TailorInfer *self, int T, OutMode mode)
   return g;
 }
 
+/* ---- Profiles ---- */
+
+static void
+profile_entry_free (gpointer data)
+{
+  TailorOpProfile *e = data;
+
+  g_free (e->kind);
+  g_free (e);
+}
+
+GHashTable *
+tailor_op_profile_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, NULL, profile_entry_free);
+}
+
+static TailorOpProfile *
+profile_entry (GHashTable *profile, const char *kind)
+{
+  TailorOpProfile *e = g_hash_table_lookup (profile, kind);
+
+  if (e == NULL)
+    {
+      e = g_new0 (TailorOpProfile, 1);
+      e->kind = g_strdup (kind);
+      g_hash_table_insert (profile, e->kind, e);
+    }
+  return e;
+}
+
+void
+tailor_op_profile_add_timings (GHashTable *profile, GHashTable *timings)
+{
+  GHashTableIter iter;
+  gpointer key;
+  gpointer value;
+
+  g_return_if_fail (profile != NULL && timings != NULL);
+
+  g_hash_table_iter_init (&iter, timings);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const char *label = key;
+      const char *kind = label;
+      TailorOpProfile *e;
+
+      /* a backend that times each op apart labels it "index kind" */
+      while (g_ascii_isdigit (*kind))
+        kind++;
+      if (kind != label && *kind == ' ')
+        kind++;
+      else
+        kind = label;
+      e = profile_entry (profile, kind);
+      e->ms += *(const double *) value;
+      if (kind != label)
+        e->n_ops++;
+    }
+}
+
+void
+tailor_op_profile_add_flops (GHashTable *profile, const char *kind, double flops)
+{
+  g_return_if_fail (profile != NULL && kind != NULL);
+  profile_entry (profile, kind)->flops += flops;
+}
+
+static gint
+slowest_first (gconstpointer a, gconstpointer b)
+{
+  const TailorOpProfile *x = *(TailorOpProfile *const *) a;
+  const TailorOpProfile *y = *(TailorOpProfile *const *) b;
+
+  if (x->ms != y->ms)
+    return x->ms < y->ms ? 1 : -1;
+  return g_strcmp0 (x->kind, y->kind);
+}
+
+GPtrArray *
+tailor_op_profile_sorted (GHashTable *profile)
+{
+  GPtrArray *out;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_val_if_fail (profile != NULL, NULL);
+
+  out = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, profile);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (out, value);
+  g_ptr_array_sort (out, slowest_first);
+  return out;
+}
+
+void
+tailor_infer_set_profiling (TailorInfer *self, gboolean profiling)
+{
+  g_return_if_fail (self != NULL);
+  if (profiling && self->profile == NULL)
+    self->profile = tailor_op_profile_new ();
+  else if (!profiling)
+    g_clear_pointer (&self->profile, g_hash_table_unref);
+}
+
+GHashTable *
+tailor_infer_get_profile (TailorInfer *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->profile;
+}
+
+/* Adds a profiled submit of a T-row batch after n_past cached positions. */
+static void
+profile_batch (TailorInfer *self, TailorGraph *g, int T, OutMode mode)
+{
+  /* causal attention of the batch: query t sees n_past + t + 1 keys */
+  double seen = (double) T * self->n_past + (double) T * (T + 1) / 2.0;
+  double out_rows = mode == OUT_ALL ? T : mode == OUT_LAST ? 1 : 0;
+  int l;
+
+  tailor_op_profile_add_timings (self->profile, tailor_graph_get_timings (g));
+  for (l = 0; l < self->L; l++)
+    {
+      const Layer *ly = &self->layers[l];
+
+      for (int t = 0; t < N_TARGETS; t++)
+        {
+          double ic = (double) ly->w[t].ne[0];
+          double oc = (double) ly->w[t].ne[1];
+
+          tailor_op_profile_add_flops (self->profile, "matmul", 2.0 * T * ic * oc);
+          if (ly->lora_a[t].buf != NULL)
+            tailor_op_profile_add_flops (self->profile, "lora",
+                                         2.0 * T * (double) ly->lora_a[t].ne[1] * (ic + oc));
+        }
+      tailor_op_profile_add_flops (self->profile, "attention_cached",
+                                   4.0 * ly->n_head * self->hd * seen);
+    }
+  tailor_op_profile_add_flops (self->profile, "matmul", 2.0 * out_rows * self->C * self->V);
+}
+
 static gboolean
 eval_batch (TailorInfer *self, const gint32 *tokens, int T, OutMode mode, float *logits,
             GError **error)
@@ -427,9 +572,12 @@ eval_batch (TailorInfer *self, const gint32 *tokens, int T, OutMode mode, float 
   for (t = 0; t < T; t++)
     pos[t] = (gint32) self->n_past + t;
   g = graph_for (self, T, mode);
+  tailor_graph_set_profiling (g, self->profile != NULL);
   if (!tailor_tensor_upload (&tokens_view, tokens, error) ||
       !tailor_tensor_upload (&pos_view, pos, error) || !tailor_graph_submit (g, error))
     return FALSE;
+  if (self->profile != NULL)
+    profile_batch (self, g, T, mode);
   self->n_past += (guint) T;
   if (mode == OUT_NONE)
     return TRUE;

@@ -13,6 +13,8 @@
 #include "tailor-chat.h"
 #include "tailor-data.h"
 #include "tailor-hash.h"
+#include "tailor-infer.h"
+#include "tailor-vk-kernels.h"
 #include "tailor-lora.h"
 #include "tailor-train.h"
 
@@ -77,7 +79,20 @@ struct _TailorStep
 
   TailorGraph *g_fb, *g_step, *g_eval, *g_zero;
   GPtrArray *bufs;
+  GHashTable *flops;     /* kind → TailorOpProfile: the products of forward and backward */
+  gboolean counting;     /* recording the graph whose products flops counts */
+  gboolean profiling;
+  GHashTable *profile;   /* the last profiled tailor_step_run; NULL before one */
+  gint64 base_kept_delta; /* device bytes of the base weights beyond their buffers' sizes */
 };
+
+/* Counts 2 × multiply-adds of a product while the step graph is being recorded. */
+static void
+count_flops (TailorStep *self, const char *kind, double flops)
+{
+  if (self->counting)
+    tailor_op_profile_add_flops (self->flops, kind, flops);
+}
 
 /* SplitMix64 (the reference trainer's generator, so dropout masks agree). */
 static guint64
@@ -323,6 +338,16 @@ bind_full (TailorStep *self)
 #undef BIND
 }
 
+/* A backend that keeps a weight in two layouts (Vulkan) keeps only the one the step reads. */
+static void
+keep_one_layout (TailorStep *self, const TailorTensor *w, TailorVkLayout keep)
+{
+  guint64 bytes = 0;
+
+  if (tailor_backend_vk_keep_layout (w, keep, &bytes))
+    self->base_kept_delta += (gint64) bytes - (gint64) tailor_buf_get_size (w->buf);
+}
+
 static gboolean
 setup_base (TailorStep *self, GError **error)
 {
@@ -349,9 +374,19 @@ setup_base (TailorStep *self, GError **error)
           !upload_vector (self, w->bv, &sl->bv, error))
         return FALSE;
       for (t = 0; t < N_TARGETS; t++)
-        if (!upload_weight (self, layer_weight (w, t), &sl->w[t], error))
-          return FALSE;
+        {
+          if (!upload_weight (self, layer_weight (w, t), &sl->w[t], error))
+            return FALSE;
+          /* only products read the layer weights; their input gradient needs whole texels of
+           * output rows */
+          if (sl->w[t].ne[1] % 4 == 0)
+            keep_one_layout (self, &sl->w[t], TAILOR_VK_LAYOUT_REPACKED);
+        }
     }
+  /* gathers read the embedding and the loss chunks the output weight */
+  keep_one_layout (self, &self->tok_embd, TAILOR_VK_LAYOUT_BLOCKS);
+  if (!m->hp.tied_output)
+    keep_one_layout (self, &self->output, TAILOR_VK_LAYOUT_BLOCKS);
   return TRUE;
 }
 
@@ -425,6 +460,8 @@ setup_params (TailorStep *self, TailorRefAdapter *adapter, GError **error)
         Param *p = &g_array_index (self->params, Param, i);
 
         tailor_dequantize_row (src->type, src->data, host + p->offset, src->n_elements);
+        /* the parameter is a copy from here on; the file's pages would hold it twice */
+        tailor_gguf_release_pages (self->model->gguf, src->data, src->n_bytes);
       }
   else
     for (l = 0; l < self->L; l++)
@@ -571,12 +608,18 @@ project_forward (TailorStep *self, TailorGraph *g, int l, int t, Acts *acts, gbo
   TailorTensor a;
   TailorTensor b;
 
+  double ic = (double) sl->w[t].ne[0];
+  double oc = (double) sl->w[t].ne[1];
+
   tailor_op_matmul (g, out, inp, &sl->w[t], bias != NULL && bias->buf != NULL ? bias : NULL);
+  count_flops (self, "matmul", 2.0 * self->BT * ic * oc);
   if (lora_of (self, l, t, &a, &b))
     {
       TailorTensor xa = acts_view (self, &acts->xa[t], a.ne[1]);
       TailorTensor seed = seed_view (self, l, t);
       float dropout = train ? self->cfg.dropout : 0.0f;
+
+      count_flops (self, "lora", 2.0 * self->BT * (double) a.ne[1] * (ic + oc));
 
       tailor_op_lora (g, out, &xa, inp, &a, &b, sl->lora_scale[t], dropout,
                       dropout > 0.0f ? &seed : NULL);
@@ -592,13 +635,21 @@ project_backward (TailorStep *self, TailorGraph *g, int l, int t, Acts *acts, gb
   StepLayer *sl = &self->layers[l];
   TailorTensor a;
   TailorTensor b;
+  double ic = (double) sl->w[t].ne[0];
+  double oc = (double) sl->w[t].ne[1];
 
   if (dinp != NULL)
-    tailor_op_matmul_backward_input (g, dinp, dout, &sl->w[t]);
+    {
+      tailor_op_matmul_backward_input (g, dinp, dout, &sl->w[t]);
+      count_flops (self, "matmul_backward_input", 2.0 * self->BT * ic * oc);
+    }
   if (sl->dw[t].buf != NULL)
-    tailor_op_matmul_backward_weight (g, &sl->dw[t],
-                                      dbias != NULL && dbias->buf != NULL ? dbias : NULL, dout,
-                                      inp);
+    {
+      tailor_op_matmul_backward_weight (g, &sl->dw[t],
+                                        dbias != NULL && dbias->buf != NULL ? dbias : NULL, dout,
+                                        inp);
+      count_flops (self, "matmul_backward_weight", 2.0 * self->BT * ic * oc);
+    }
   if (lora_of (self, l, t, &a, &b))
     {
       int i = sl->lora[t];
@@ -608,6 +659,10 @@ project_backward (TailorStep *self, TailorGraph *g, int l, int t, Acts *acts, gb
       TailorTensor seed = seed_view (self, l, t);
       float dropout = train ? self->cfg.dropout : 0.0f;
 
+      /* dB and d(xa) from dout, dA from d(xa), and d(inp) through A when asked */
+      count_flops (self, "lora_backward",
+                   2.0 * self->BT * (double) a.ne[1] *
+                     (2.0 * oc + (dinp != NULL ? 2.0 : 1.0) * ic));
       tailor_op_lora_backward (g, dinp, &da, &db, dout, inp, &xa, &a, &b, sl->lora_scale[t],
                                dropout, dropout > 0.0f ? &seed : NULL);
     }
@@ -653,6 +708,8 @@ record_layer_forward (TailorStep *self, TailorGraph *g, int l, gboolean train,
 
       tailor_op_attention (g, &att_b, &lse_b, &q_b, &k_b, &v_b, sl->n_head, sl->n_head_kv,
                            self->hd);
+      /* causal: q·kᵀ and p·v over T (T + 1) / 2 pairs per head */
+      count_flops (self, "attention", 2.0 * sl->n_head * self->hd * self->T * (self->T + 1.0));
     }
   project_forward (self, g, l, TAILOR_REF_LORA_O, a, train, &self->proj, &att, NULL);
   tailor_op_add (g, &x_mid, x_in, &self->proj);
@@ -729,6 +786,9 @@ record_layer_backward (TailorStep *self, TailorGraph *g, int l, gboolean need_dx
 
       tailor_op_attention_backward (g, &dq_b, &dk_b, &dv_b, &datt_b, &att_b, &lse_b, &q_b, &k_b,
                                     &v_b, sl->n_head, sl->n_head_kv, self->hd);
+      /* scores again, dP, dV, dQ and dK */
+      count_flops (self, "attention_backward",
+                   5.0 * sl->n_head * self->hd * self->T * (self->T + 1.0));
     }
   tailor_op_rope (g, &dq, &self->pos, sl->n_head, self->hd, hp->n_rot, hp->rope_freq_base,
                   hp->rope_freq_scale, freqs, hp->rope_type, TRUE);
@@ -760,6 +820,7 @@ record_forward (TailorStep *self, TailorGraph *g, gboolean train)
                      hp->norm_eps);
   tailor_op_cross_entropy (g, &self->loss, &self->ce_lse, &self->xn_out, &self->output,
                            &self->targets, &self->mask, self->cfg.vocab_chunk);
+  count_flops (self, "cross_entropy", 2.0 * self->BT * self->C * (double) hp->n_vocab);
 }
 
 static void
@@ -774,6 +835,9 @@ record_backward (TailorStep *self, TailorGraph *g)
   tailor_op_cross_entropy_backward (g, &self->dxn, full ? &self->d_output : NULL, &self->xn_out,
                                     &self->output, &self->targets, &self->mask, &self->ce_lse,
                                     &self->dloss, self->cfg.vocab_chunk);
+  /* the logits again, the input gradient and (full) the output weight's */
+  count_flops (self, "cross_entropy_backward",
+               (full ? 6.0 : 4.0) * self->BT * self->C * (double) hp->n_vocab);
   tailor_op_rmsnorm_backward (g, &self->dx, full ? &self->d_output_norm : NULL, &self->dxn,
                               &self->xs[self->L], &self->output_norm, hp->norm_eps);
   for (l = self->L - 1; l >= 0; l--)
@@ -887,8 +951,11 @@ tailor_step_new (TailorBackend *backend,
   record_forward (self, self->g_fb, TRUE);
   record_backward (self, self->g_fb);
   self->g_step = tailor_graph_new (backend);
+  self->flops = tailor_op_profile_new ();
+  self->counting = TRUE;
   record_forward (self, self->g_step, TRUE);
   record_backward (self, self->g_step);
+  self->counting = FALSE;
   record_optimizer (self, self->g_step);
   self->g_eval = tailor_graph_new (backend);
   record_forward (self, self->g_eval, FALSE);
@@ -909,6 +976,8 @@ tailor_step_free (TailorStep *self)
   g_clear_pointer (&self->g_eval, tailor_graph_free);
   g_clear_pointer (&self->g_zero, tailor_graph_free);
   g_clear_pointer (&self->bufs, g_ptr_array_unref);
+  g_clear_pointer (&self->flops, g_hash_table_unref);
+  g_clear_pointer (&self->profile, g_hash_table_unref);
   for (i = 0; i < self->n_acts; i++)
     g_free (self->acts[i].lse);
   g_free (self->acts);
@@ -961,6 +1030,38 @@ tailor_step_param_slice (TailorStep *self, int i, const float *flat)
   return flat + g_array_index (self->params, Param, i).offset;
 }
 
+void
+tailor_step_set_profiling (TailorStep *self, gboolean profiling)
+{
+  g_return_if_fail (self != NULL);
+  self->profiling = profiling;
+}
+
+GHashTable *
+tailor_step_get_profile (TailorStep *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->profile;
+}
+
+static void
+profile_submit (TailorStep *self, TailorGraph *graph)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_clear_pointer (&self->profile, g_hash_table_unref);
+  self->profile = tailor_op_profile_new ();
+  tailor_op_profile_add_timings (self->profile, tailor_graph_get_timings (graph));
+  g_hash_table_iter_init (&iter, self->flops);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const TailorOpProfile *e = value;
+
+      tailor_op_profile_add_flops (self->profile, e->kind, e->flops);
+    }
+}
+
 static gboolean
 upload_batch (TailorStep *self, const gint32 *tokens, const gint32 *targets, const float *mask,
               const gint32 *pos, GError **error)
@@ -985,6 +1086,7 @@ tailor_step_run (TailorStep *self,
                  GError **error)
 {
   g_autofree gint32 *seeds = NULL;
+  TailorGraph *graph;
   int l;
   int t;
 
@@ -1002,8 +1104,12 @@ tailor_step_run (TailorStep *self,
     return FALSE;
   if (hyper != NULL && !tailor_tensor_upload (&self->hyper, hyper, error))
     return FALSE;
-  if (!tailor_graph_submit (hyper != NULL ? self->g_step : self->g_fb, error))
+  graph = hyper != NULL ? self->g_step : self->g_fb;
+  tailor_graph_set_profiling (graph, self->profiling);
+  if (!tailor_graph_submit (graph, error))
     return FALSE;
+  if (self->profiling)
+    profile_submit (self, graph);
   if (loss != NULL && !tailor_tensor_download (&self->loss, loss, error))
     return FALSE;
   if (hyper != NULL && grad_norm_sq != NULL &&
@@ -1155,7 +1261,8 @@ tailor_step_get_memory (TailorStep *self, TailorStepMemory *out)
     }
   for (i = 0; i < G_N_ELEMENTS (work); i++)
     out->workspace += buf_bytes (work[i]);
-  out->base_weights = total - out->trainable - out->activations - out->workspace;
+  out->base_weights = total - out->trainable - out->activations - out->workspace +
+                     (guint64) self->base_kept_delta;
 }
 
 /* ---- Data ----

@@ -87,13 +87,20 @@ TailorRefAdapter *tailor_step_get_adapter (TailorStep *self, GError **error);
 /* Bytes of the backend buffers the step holds, by what they are for. A backend's own
  * scratch (dequantization panels, staging) is in none of them. */
 typedef struct {
-  guint64 base_weights; /* the frozen model as uploaded (FULL: norms and biases only) */
+  guint64 base_weights; /* the frozen model as the backend keeps it (Vulkan: the layer weights
+                         * in the matmul layout only); FULL: norms and biases only */
   guint64 trainable;    /* parameters, gradients and both AdamW moments */
   guint64 activations;  /* what backward reads: residual streams and the kept layer values */
   guint64 workspace;    /* activation gradients, attention/loss scratch, the batch's inputs */
 } TailorStepMemory;
 
 void tailor_step_get_memory (TailorStep *self, TailorStepMemory *out);
+
+/* With profiling, each later tailor_step_run times its ops (tailor_graph_set_profiling). */
+void tailor_step_set_profiling (TailorStep *self, gboolean profiling);
+/* The last profiled tailor_step_run by op kind (kind → TailorOpProfile, tailor-infer.h), with
+ * the FLOPs of its products; NULL before one. Borrowed. */
+GHashTable *tailor_step_get_profile (TailorStep *self);
 
 /* ---- Runs ---- */
 

@@ -182,6 +182,7 @@ typedef enum
   K_TEXF4,  /* RGBA32F uniform texel buffer */
   K_TEXI,   /* R32I uniform texel buffer (token ids, positions, seeds) */
   K_TEXU,   /* R32UI uniform texel buffer (raw quantized blocks) */
+  K_IMG4,   /* RGBA32F storage texel buffer the kernel writes */
 } KBind;
 
 static const TailorVkBinding kbindings[] = {
@@ -191,6 +192,7 @@ static const TailorVkBinding kbindings[] = {
   [K_TEXF4] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
   [K_TEXI] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
   [K_TEXU] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
+  [K_IMG4] = { TAILOR_VK_BINDING_STORAGE_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, TRUE },
 };
 
 #define K_MAX_BINDINGS 8
@@ -199,7 +201,7 @@ static const TailorVkBinding kbindings[] = {
 static guint
 kunit (KBind kind)
 {
-  return kind == K_STORE4 || kind == K_TEXF4 ? 16 : 4;
+  return kind == K_STORE4 || kind == K_TEXF4 || kind == K_IMG4 ? 16 : 4;
 }
 
 /* One subgroup on CPU implementations (see ops-common.glsl), 64 elsewhere; a power of two the
@@ -341,17 +343,20 @@ fits_u32 (guint64 n, const char *kernel, GError **error)
   return TRUE;
 }
 
+/* A buffer fill rather than a kernel: llvmpipe stores from a kernel one lane at a time, a fill
+ * is a memset. */
 gboolean
 tailor_vk_op_zero (TailorVkRecorder *rec, const TailorVkBufferRange *out, guint64 n, GError **error)
 {
-  static const KBind kinds[] = { K_STORE };
-  const TailorVkBufferRange *r[] = { out };
-  guint32 push[2];
+  TailorVkBufferRange r;
 
-  if (!fits_u32 (n, "ops-zero", error))
-    return FALSE;
-  push[1] = (guint32) n;
-  return op_dispatch (rec, "ops-zero", kinds, r, 1, push, 2, -1, groups_for (out, n), error);
+  if (out == NULL || out->buffer == NULL || out->offset % 4 != 0 ||
+      out->offset + n * 4 > out->buffer->size)
+    return invalid (error, "ops-zero", "a tensor lies outside its buffer or is misaligned");
+  r = (TailorVkBufferRange){ out->buffer, out->offset, (gsize) n * 4 };
+  if (n == 0)
+    return TRUE;
+  return tailor_vk_recorder_fill (rec, &r, 0, "ops-zero", error);
 }
 
 gboolean
@@ -741,11 +746,15 @@ tailor_vk_op_gemm (TailorVkRecorder *rec,
                    const TailorVkGemm *g,
                    GError **error)
 {
-  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXF, K_TEXF, K_TEXI };
-  const TailorVkBufferRange *r[] = { c, a, b != NULL ? b : a, bias != NULL ? bias : a,
-                                     seed != NULL ? seed : a };
-  guint32 push[17];
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXF, K_TEXF, K_TEXI, K_IMG4 };
+  TailorVkBufferRange c_head = { c != NULL ? c->buffer : NULL, 0, 16 };
+  const TailorVkBufferRange *r[] = {
+    c, a, b != NULL ? b : a, bias != NULL ? bias : a, seed != NULL ? seed : a, c
+  };
+  const TailorVkDeviceInfo *info;
+  guint32 push[18];
   guint32 flags = 0;
+  gboolean vec4_out;
 
   if ((b == NULL && !g->b_ones) || (g->drop != TAILOR_VK_DROP_NONE && seed == NULL))
     return invalid (error, "ops-matmul-generic", "an operand or the dropout seed is missing");
@@ -763,20 +772,31 @@ tailor_vk_op_gemm (TailorVkRecorder *rec,
     flags |= 32;
   else if (g->drop == TAILOR_VK_DROP_C)
     flags |= 64;
-  push[5] = g->M;
-  push[6] = g->N;
-  push[7] = g->K;
-  push[8] = g->ldc;
-  push[9] = g->sam;
-  push[10] = g->sak;
-  push[11] = g->sbn;
-  push[12] = g->sbk;
-  push[13] = fbits (g->alpha);
-  push[14] = flags;
-  push[15] = fbits (g->drop != TAILOR_VK_DROP_NONE ? g->dropout : 0.0f);
-  push[16] = fbits (g->dropout > 0.0f && g->dropout < 1.0f ? 1.0f / (1.0f - g->dropout) : 1.0f);
-  return op_dispatch (rec, "ops-matmul-generic", kinds, r, 5, push, 17, -1,
-                      groups_for (c, (guint64) g->M * g->N), error);
+  push[6] = g->M;
+  push[7] = g->N;
+  push[8] = g->K;
+  push[9] = g->ldc;
+  push[10] = g->sam;
+  push[11] = g->sak;
+  push[12] = g->sbn;
+  push[13] = g->sbk;
+  push[14] = fbits (g->alpha);
+  push[15] = flags;
+  push[16] = fbits (g->drop != TAILOR_VK_DROP_NONE ? g->dropout : 0.0f);
+  push[17] = fbits (g->dropout > 0.0f && g->dropout < 1.0f ? 1.0f / (1.0f - g->dropout) : 1.0f);
+  /* C's rows as whole texels: each starts 16-byte aligned and N fills whole texels (the texel
+   * binding itself must start at the device's texel alignment, which bind_range rounds to) */
+  info = c != NULL && c->buffer != NULL ? c->buffer->ctx->info : NULL;
+  vec4_out =
+    info != NULL && c->offset % 16 == 0 && g->ldc % 4 == 0 && g->N % 4 == 0 &&
+    (c->size > 0 ? c->size : c->buffer->size - c->offset) / 16 <= info->max_texel_buffer_elements;
+  /* the texel view of C is bound either way (the shader names it); unused, it covers the
+   * first texel of C's buffer */
+  if (!vec4_out)
+    r[5] = &c_head;
+  /* one invocation per 4 × 4 block of C (the shader's BM × BN) */
+  return op_dispatch (rec, "ops-matmul-generic", kinds, r, 6, push, 18, vec4_out ? 1 : 0,
+                      groups_for (c, (guint64) ((g->M + 3) / 4) * ((g->N + 3) / 4)), error);
 }
 
 gboolean
@@ -825,6 +845,8 @@ tailor_vk_op_cross_entropy_finish (TailorVkRecorder *rec,
 gboolean
 tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
                                      const TailorVkBufferRange *logits,
+                                     const TailorVkBufferRange *logits_t,
+                                     gboolean in_place,
                                      const TailorVkBufferRange *lse,
                                      const TailorVkBufferRange *targets,
                                      const TailorVkBufferRange *mask,
@@ -834,17 +856,23 @@ tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
                                      guint v0,
                                      GError **error)
 {
-  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI, K_TEXF, K_TEXF };
-  const TailorVkBufferRange *r[] = { logits, lse, targets, mask, dloss };
-  guint32 push[8];
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI, K_TEXF, K_TEXF, K_STORE };
+  /* without a transposed copy its binding (which the shader names) covers the logits again */
+  const TailorVkBufferRange *r[] = { logits, lse,   targets,
+                                     mask,   dloss, logits_t != NULL ? logits_t : logits };
+  guint32 push[10];
 
+  if (!in_place && logits_t == NULL)
+    return invalid (error, "ops-cross-entropy-backward", "no output asked for");
   if (!fits_u32 ((guint64) T * nc, "ops-cross-entropy-backward", error))
     return FALSE;
-  push[5] = T;
-  push[6] = nc;
-  push[7] = v0;
-  return op_dispatch (rec, "ops-cross-entropy-backward", kinds, r, 5, push, 8, -1,
-                      groups_for (logits, (guint64) T * nc), error);
+  push[6] = T;
+  push[7] = nc;
+  push[8] = v0;
+  push[9] = (in_place ? 1u : 0u) | (logits_t != NULL ? 2u : 0u);
+  /* each workgroup covers 64 (the shader's PER) elements per invocation */
+  return op_dispatch (rec, "ops-cross-entropy-backward", kinds, r, 6, push, 10, -1,
+                      groups_for (logits, ((guint64) T * nc + 63) / 64), error);
 }
 
 gboolean
@@ -888,5 +916,7 @@ tailor_vk_op_adamw (TailorVkRecorder *rec,
     return FALSE;
   push[6] = (guint32) n;
   push[7] = norm_sq != NULL;
-  return op_dispatch (rec, "ops-adamw", kinds, r, 6, push, 8, -1, groups_for (param, n), error);
+  /* 16 (the shader's PER) elements per invocation */
+  return op_dispatch (rec, "ops-adamw", kinds, r, 6, push, 8, -1, groups_for (param, (n + 15) / 16),
+                      error);
 }

@@ -2,6 +2,7 @@
 /* Kernels recorded on a TailorVkRecorder; each has a plain-C twin its test compares with. */
 #pragma once
 
+#include "tailor-backend.h"
 #include "tailor-vk-recorder.h"
 
 G_BEGIN_DECLS
@@ -216,9 +217,12 @@ gboolean tailor_vk_op_cross_entropy_finish (TailorVkRecorder *rec,
                                             const TailorVkBufferRange *mask,
                                             guint T,
                                             GError **error);
-/* In place: a chunk's logits (T, nc) become dloss · ∂loss/∂logit */
+/* A chunk's logits (T, nc) become dloss · ∂loss/∂logit: in place when in_place, and into
+ * logits_t (nc, T) transposed when given. */
 gboolean tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
                                               const TailorVkBufferRange *logits,
+                                              const TailorVkBufferRange *logits_t,
+                                              gboolean in_place,
                                               const TailorVkBufferRange *lse,
                                               const TailorVkBufferRange *targets,
                                               const TailorVkBufferRange *mask,
@@ -250,7 +254,23 @@ gboolean tailor_vk_op_adamw (TailorVkRecorder *rec,
 /* The Vulkan context of a backend made by tailor_backend_vk_new (tailor-backend-vk.c): tests read
  * its validation messages. Declared here, beside the kernels it runs, to keep the op interface's
  * headers free of Vulkan types. */
-typedef struct _TailorBackend TailorBackend;
 TailorVkContext *tailor_backend_vk_get_context (TailorBackend *backend);
+
+/* A quantized 2-D weight uploaded to the Vulkan backend is kept twice: its ggml blocks (read by
+ * the gathers — embedding, the cross-entropy chunks, small products — and downloads) and the
+ * matmul kernels' layout. A caller that knows how a weight will be read keeps one:
+ * BLOCKS when only gathers read it, REPACKED when only tailor_op_matmul and its input gradient
+ * do (they then take the matmul kernels at every size; an op or download that needs the blocks
+ * fails saying so). *device_bytes (nullable) receives what the weight now takes. FALSE, and
+ * nothing changes, on another backend or for a weight with one copy (F32, an unrepacked type,
+ * a view into a larger buffer). */
+typedef enum
+{
+  TAILOR_VK_LAYOUT_BLOCKS,
+  TAILOR_VK_LAYOUT_REPACKED,
+} TailorVkLayout;
+
+gboolean
+tailor_backend_vk_keep_layout (const TailorTensor *t, TailorVkLayout keep, guint64 *device_bytes);
 
 G_END_DECLS

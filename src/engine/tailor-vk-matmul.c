@@ -468,19 +468,22 @@ typedef struct
   guint32 M, N, R, flags;
 } Push;
 
-/* TAILOR_VK_MATMUL_TILES=<BM>x<BN> (multiples of 4, BM × BN ≤ 256) replaces the split-K
- * family's block: tests use small blocks, which llvmpipe compiles several times faster. */
+/* TAILOR_VK_MATMUL_TILES=<BM>x<BN>[/<KU>] (multiples of 4, BM × BN ≤ 256, KU 1 … 16)
+ * replaces the split-K family's block and steps per iteration: tests use small ones, which
+ * llvmpipe compiles several times faster. */
 static void
-splitk_tiles_override (guint32 *bm, guint32 *bn)
+splitk_tiles_override (guint32 *bm, guint32 *bn, guint32 *ku)
 {
   const char *tiles = g_getenv ("TAILOR_VK_MATMUL_TILES");
-  guint m = 0, n = 0;
+  guint m = 0, n = 0, k = 0;
+  int got = tiles != NULL ? sscanf (tiles, "%ux%u/%u", &m, &n, &k) : 0;
 
-  if (tiles != NULL && sscanf (tiles, "%ux%u", &m, &n) == 2 && m >= 4 && m % 4 == 0 && n >= 4 &&
-      n % 4 == 0 && m * n <= 256)
+  if (got >= 2 && m >= 4 && m % 4 == 0 && n >= 4 && n % 4 == 0 && m * n <= 256)
     {
       *bm = m;
       *bn = n;
+      if (got == 3 && k >= 1 && k <= 16)
+        *ku = k;
     }
 }
 
@@ -522,15 +525,20 @@ dispatch (TailorVkRecorder *rec,
        * vector. */
       spec[1] = push->M;
       spec[2] = cpu ? 16 : 8;
+      spec[5] = cpu ? 8 : 1;
     }
   else if (tailor_vk_matmul_get_family (ctx) == TAILOR_VK_MATMUL_SPLITK)
     {
-      /* On llvmpipe 8 × 16 per 8-lane subgroup: 16 × 16 ran ~15% faster in LAVAPIPE.md's
-       * probe but takes llvmpipe ~20 s to compile per type and direction against ~4 s.
-       * Elsewhere a register-light 8 × 8. */
-      spec[1] = 8;
-      spec[2] = cpu ? 16 : 8;
-      splitk_tiles_override (&spec[1], &spec[2]);
+      /* On llvmpipe 16 × 8 (128 sums per lane; the input gradient's BN then grows to a whole
+       * chunk, BM shrinking) and eight reduction steps per loop iteration. Against the 8 × 16
+       * block stepping once, forward: ~1.5× with the machine loaded (load average 7–8),
+       * equal within noise on a lighter one (2–3); the input gradient: 16 × 8 ahead of 8 × 16
+       * by 5–30%. 16 × 16, 32 × 8 or 8 × 32 were within 10% and three to four times slower
+       * to compile. Elsewhere a register-light 8 × 8, one step at a time. */
+      spec[1] = cpu ? 16 : 8;
+      spec[2] = 8;
+      spec[5] = cpu ? 8 : 1;
+      splitk_tiles_override (&spec[1], &spec[2], &spec[5]);
     }
   else
     {
@@ -561,19 +569,33 @@ dispatch (TailorVkRecorder *rec,
                                           (guint32) groups_x, (guint32) groups_y, 1, error);
     }
 
+  if (mode == MODE_INPUT && spec[2] % chunk_elements (type) != 0)
+    {
+      /* The input gradient's block spans whole chunks of a weight row (matmul-splitk.comp);
+       * BM shrinks to keep the block's area, so its registers. */
+      guint32 ce = chunk_elements (type);
+      guint32 area = spec[1] * spec[2];
+
+      spec[2] = (spec[2] + ce - 1) / ce * ce;
+      if (push->M > 4)
+        spec[1] = MAX (4, area / spec[2] / 4 * 4);
+    }
   {
     guint64 n_blocks;
+    guint32 block_n;
 
     spec[0] = MAX (info->subgroup_size, 1);
     spec[3] = type;
     spec[4] = mode;
-    n_blocks = (guint64) ((push->M + spec[1] - 1) / spec[1]) * ((push->N + spec[2] - 1) / spec[2]);
+    /* The input gradient's lanes split the columns: its blocks are a subgroup × BN wide. */
+    block_n = mode == MODE_INPUT ? spec[0] * spec[2] : spec[2];
+    n_blocks = (guint64) ((push->M + spec[1] - 1) / spec[1]) * ((push->N + block_n - 1) / block_n);
     /* The shader strides over blocks, so a grid capped at the device limit still covers all. */
     gx = (guint32) MIN (n_blocks, (guint64) info->max_workgroup_count[0]);
     gy = 1;
     desc.shader = "matmul-splitk";
     desc.spec_constants = spec;
-    desc.n_spec_constants = 5;
+    desc.n_spec_constants = 6;
     pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
     if (pipeline == NULL)
       return FALSE;

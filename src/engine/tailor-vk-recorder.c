@@ -201,10 +201,10 @@ buffer_state (TailorVkRecorder *self, TailorVkBuffer *buffer)
  * need the writes made visible, write-after-read only an execution dependency. One barrier
  * makes every pending write visible, so the next dependent dispatch needs no other. */
 static void
-order_dispatch (TailorVkRecorder *self,
-                TailorVkPipeline *pipeline,
-                const TailorVkBufferRange *ranges,
-                guint n)
+order_access (TailorVkRecorder *self,
+              const TailorVkBufferRange *ranges,
+              const gboolean *writes,
+              guint n)
 {
   g_autoptr (GArray) barriers = NULL;
   gboolean needed = FALSE;
@@ -215,8 +215,7 @@ order_dispatch (TailorVkRecorder *self,
   for (guint i = 0; i < n && !needed; i++)
     {
       state = buffer_state (self, ranges[i].buffer);
-      needed =
-        state->dirty || (pipeline->bindings[i].writes && state->read_epoch == self->epoch + 1);
+      needed = state->dirty || (writes[i] && state->read_epoch == self->epoch + 1);
     }
   if (needed)
     {
@@ -226,8 +225,9 @@ order_dispatch (TailorVkRecorder *self,
         {
           VkBufferMemoryBarrier barrier = {
             .sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
-            .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-            .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+            .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+            .dstAccessMask =
+              VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
             .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
             .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
             .buffer = buffer->buffer,
@@ -240,15 +240,17 @@ order_dispatch (TailorVkRecorder *self,
           g_array_append_val (barriers, barrier);
           state->dirty = FALSE;
         }
-      vkCmdPipelineBarrier (self->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 0, NULL, barriers->len,
-                            (const VkBufferMemoryBarrier *) barriers->data, 0, NULL);
+      /* fills (transfers) are ordered like dispatches */
+      vkCmdPipelineBarrier (
+        self->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL,
+        barriers->len, (const VkBufferMemoryBarrier *) barriers->data, 0, NULL);
       self->epoch++;
     }
   for (guint i = 0; i < n; i++)
     {
       state = buffer_state (self, ranges[i].buffer);
-      if (pipeline->bindings[i].writes)
+      if (writes[i])
         state->dirty = TRUE;
       else
         state->read_epoch = self->epoch + 1;
@@ -256,7 +258,10 @@ order_dispatch (TailorVkRecorder *self,
 }
 
 static gboolean
-write_timestamp (TailorVkRecorder *self, gboolean start, GError **error)
+write_timestamp (TailorVkRecorder *self,
+                 gboolean start,
+                 VkPipelineStageFlagBits stage,
+                 GError **error)
 {
   TailorVkContext *ctx = self->ctx;
   VkQueryPool pool;
@@ -284,7 +289,7 @@ write_timestamp (TailorVkRecorder *self, gboolean start, GError **error)
 
       g_array_append_val (self->timed, timed);
     }
-  vkCmdWriteTimestamp (self->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, pool, self->queries_used++);
+  vkCmdWriteTimestamp (self->cmd, stage, pool, self->queries_used++);
   return TRUE;
 }
 
@@ -307,6 +312,7 @@ tailor_vk_recorder_dispatch (TailorVkRecorder *self,
   VkDescriptorBufferInfo buffer_infos[MAX_BINDINGS];
   VkBufferView views[MAX_BINDINGS];
   VkWriteDescriptorSet writes[MAX_BINDINGS];
+  gboolean writes_of[MAX_BINDINGS];
   VkDescriptorSet set;
 
   g_return_val_if_fail (self != NULL, FALSE);
@@ -403,8 +409,10 @@ tailor_vk_recorder_dispatch (TailorVkRecorder *self,
     writes[i].dstSet = set;
   vkUpdateDescriptorSets (ctx->device, n_ranges, writes, 0, NULL);
 
-  order_dispatch (self, pipeline, resolved, n_ranges);
-  if (self->profile && !write_timestamp (self, TRUE, error))
+  for (guint i = 0; i < n_ranges; i++)
+    writes_of[i] = pipeline->bindings[i].writes;
+  order_access (self, resolved, writes_of, n_ranges);
+  if (self->profile && !write_timestamp (self, TRUE, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, error))
     return FALSE;
   vkCmdBindPipeline (self->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline->pipeline);
   vkCmdBindDescriptorSets (self->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline->layout, 0, 1, &set,
@@ -415,7 +423,50 @@ tailor_vk_recorder_dispatch (TailorVkRecorder *self,
   vkCmdDispatch (self->cmd, groups_x, groups_y, groups_z);
   if (self->profile)
     {
-      write_timestamp (self, FALSE, NULL);
+      write_timestamp (self, FALSE, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, NULL);
+      g_ptr_array_add (self->labels, g_strdup (label));
+    }
+  self->n_dispatches++;
+  return TRUE;
+}
+
+gboolean
+tailor_vk_recorder_fill (TailorVkRecorder *self,
+                         const TailorVkBufferRange *range,
+                         guint32 value,
+                         const char *label,
+                         GError **error)
+{
+  gsize size;
+  const gboolean writes = TRUE;
+
+  g_return_val_if_fail (self != NULL && range != NULL && range->buffer != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!self->recording)
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID,
+                   "Cannot record “%s”: the recording was already submitted.", label);
+      return FALSE;
+    }
+  size = range->size > 0 ? range->size : range->buffer->size - range->offset;
+  if (range->offset % 4 != 0 || size % 4 != 0 || range->offset > range->buffer->size ||
+      size > range->buffer->size - range->offset)
+    {
+      g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID,
+                   "“%s” fills bytes %" G_GSIZE_FORMAT "–%" G_GSIZE_FORMAT " of “%s”, which are "
+                   "not whole 4-byte words inside it.",
+                   label, range->offset, range->offset + size, range->buffer->name);
+      return FALSE;
+    }
+  order_access (self, range, &writes, 1);
+  if (self->profile && !write_timestamp (self, TRUE, VK_PIPELINE_STAGE_TRANSFER_BIT, error))
+    return FALSE;
+  if (size > 0)
+    vkCmdFillBuffer (self->cmd, range->buffer->buffer, range->offset, size, value);
+  if (self->profile)
+    {
+      write_timestamp (self, FALSE, VK_PIPELINE_STAGE_TRANSFER_BIT, NULL);
       g_ptr_array_add (self->labels, g_strdup (label));
     }
   self->n_dispatches++;

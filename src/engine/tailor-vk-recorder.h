@@ -46,6 +46,14 @@ gboolean tailor_vk_recorder_dispatch (TailorVkRecorder *self,
                                       guint32 groups_y,
                                       guint32 groups_z,
                                       GError **error);
+/* Records vkCmdFillBuffer of range (offset and size whole 4-byte words) with value, ordered
+ * against the dispatches around it as a dispatch writing range would be; it counts, and is
+ * timed, as one dispatch. A memset on CPU devices, where a kernel storing zeros is not. */
+gboolean tailor_vk_recorder_fill (TailorVkRecorder *self,
+                                  const TailorVkBufferRange *range,
+                                  guint32 value,
+                                  const char *label,
+                                  GError **error);
 /* Ends recording (on the first call) and submits; the same recording can be submitted again
  * once the previous submission was waited for. */
 gboolean tailor_vk_recorder_submit (TailorVkRecorder *self, GError **error);
