@@ -630,6 +630,8 @@ test_usage_errors_exit_2 (void)
                            NULL },
     (const char *const[]){ "make-test-model", "--arch", "llama", NULL },
     (const char *const[]){ "make-test-model", "--arch", "llama", "--embd", "0", "o.gguf", NULL },
+    (const char *const[]){ "make-test-model", "--arch", "llama", "--vocab-size", "100", "o.gguf",
+                           NULL },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -642,6 +644,29 @@ test_usage_errors_exit_2 (void)
       g_assert_cmpstr (r.out, ==, "");
       g_assert_nonnull (strstr (r.err, "Usage"));
     }
+}
+
+/* --vocab-size is honoured exactly past the learned vocabulary, and a size too small
+ * for the byte and special tokens is refused saying the minimum. */
+static void
+test_make_test_model_vocab_size (void)
+{
+  g_autofree char *path = g_build_filename (work_dir, "vocab-4096.gguf", NULL);
+  g_auto (CliResult) made = { 0 };
+  g_auto (CliResult) small = { 0 };
+  g_autoptr (JsonNode) root = NULL;
+  JsonObject *o;
+
+  g_assert_cmpint (run_cli (&made, "make-test-model", "--arch", "qwen2", "--vocab-size", "4096",
+                            "--layers", "1", path),
+                   ==, 0);
+  root = run_json ("inspect", "--json", path);
+  o = json_node_get_object (root);
+  g_assert_cmpint (json_object_get_int_member (o, "vocab_size"), ==, 4096);
+  g_assert_cmpint (
+    run_cli (&small, "make-test-model", "--arch", "llama", "--vocab-size", "258", path), ==, 2);
+  g_assert_nonnull (strstr (small.err, "at least 259"));
+  g_unlink (path);
 }
 
 static void
@@ -769,6 +794,7 @@ main (int argc, char *argv[])
                    test_generate_streams_split_characters);
   g_test_add_func ("/cli/generate/chat-renders-the-template", test_generate_chat_uses_template);
   g_test_add_func ("/cli/usage-errors-exit-2", test_usage_errors_exit_2);
+  g_test_add_func ("/cli/make-test-model/vocab-size-is-exact", test_make_test_model_vocab_size);
   g_test_add_func ("/cli/help-exits-0", test_help_exits_0);
   g_test_add_func ("/cli/errors/truncated-model-exits-1-naming-file",
                    test_truncated_model_exits_1_naming_file);

@@ -8,6 +8,7 @@
 
 #include "tailor-model.h"
 #include "tailor-test-model.h"
+#include "tailor-tokenizer.h"
 
 /* A model file built in memory from a spec; every tensor is zero-filled F32 unless said. */
 typedef struct
@@ -728,6 +729,97 @@ test_writer_is_deterministic (void)
   g_rmdir (dir);
 }
 
+/* Sizes past what the built-in corpus yields (about 1500–1700) are padded, so a model
+ * can have the shape of a real one (SmolLM's 49152, say); every row is a token the
+ * tokenizer loads, and no text encodes to a pad, not even the pad's own text. */
+static void
+test_vocab_size_is_exact (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("tailor-model-XXXXXX", &error);
+  static const TailorTokenizerKind kinds[] = { TAILOR_TOKENIZER_SPM, TAILOR_TOKENIZER_BPE };
+  static const guint sizes[] = { TAILOR_TEST_VOCAB_MIN, 1000, 4096, 8192 };
+  static const char text[] = "The quick brown fox, 42 times: caf\xc3\xa9 <unused-3>!";
+
+  g_assert_no_error (error);
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      g_autoptr (GArray) padded_ids = NULL;
+
+      for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+        {
+          g_autofree char *path = tmp_path (dir, "v.gguf");
+          g_autoptr (TailorModel) m = NULL;
+          g_autoptr (TailorTokenizer) tok = NULL;
+          g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+          g_autofree char *decoded = NULL;
+          TailorTestModelParams p;
+
+          g_test_message ("kind %d, %u entries", kinds[k], sizes[i]);
+          tailor_test_model_params_init (&p, TAILOR_ARCH_LLAMA);
+          p.vocab_kind = kinds[k];
+          p.n_vocab = sizes[i];
+          p.n_layer = 1;
+          g_assert_true (tailor_test_model_write (&p, path, &error));
+          g_assert_no_error (error);
+          m = tailor_model_load (path, &error);
+          g_assert_no_error (error);
+          g_assert_cmpuint (m->hp.n_vocab, ==, sizes[i]);
+          g_assert_cmpint (m->tok_embd->ne[1], ==, sizes[i]);
+          g_assert_false (m->hp.tied_output);
+          g_assert_cmpint (m->output->ne[1], ==, sizes[i]);
+
+          tok = tailor_tokenizer_new_from_gguf (m->gguf, &error);
+          g_assert_no_error (error);
+          g_assert_cmpuint (tailor_tokenizer_get_n_vocab (tok), ==, sizes[i]);
+          tailor_tokenizer_encode (tok, text, -1, TAILOR_TOKENIZE_NONE, ids);
+          g_assert_cmpuint (ids->len, >, 0);
+          for (guint j = 0; j < ids->len; j++)
+            g_assert_cmpint (g_array_index (ids, gint32, j), <, (gint32) sizes[i]);
+          /* The smallest SPM vocabulary has no ▁ piece: spaces come back as its bytes. */
+          if (sizes[i] > TAILOR_TEST_VOCAB_MIN)
+            {
+              decoded = tailor_tokenizer_decode (tok, (const gint32 *) ids->data, ids->len, FALSE);
+              g_assert_cmpstr (decoded, ==, text);
+            }
+          if (sizes[i] >= 4096)
+            {
+              gint32 last = (gint32) sizes[i] - 1;
+              gint32 first_pad = tailor_tokenizer_find_token (tok, "<unused-0>");
+
+              g_assert_cmpint (first_pad, >, 0);
+              for (guint j = 0; j < ids->len; j++)
+                g_assert_cmpint (g_array_index (ids, gint32, j), <, first_pad);
+              g_assert_true (
+                g_str_has_prefix (tailor_tokenizer_get_token_text (tok, last), "<unused-"));
+              g_assert_cmpint (tailor_tokenizer_get_token_type (tok, last), ==,
+                               TAILOR_TOKEN_NORMAL);
+              if (padded_ids == NULL)
+                padded_ids = g_array_ref (ids);
+              else
+                g_assert_cmpmem (padded_ids->data, padded_ids->len * sizeof (gint32), ids->data,
+                                 ids->len * sizeof (gint32));
+            }
+          g_unlink (path);
+        }
+    }
+  g_rmdir (dir);
+}
+
+static void
+test_vocab_size_below_minimum_refused (void)
+{
+  g_autoptr (GError) error = NULL;
+  TailorTestModelParams p;
+
+  tailor_test_model_params_init (&p, TAILOR_ARCH_QWEN2);
+  p.n_vocab = TAILOR_TEST_VOCAB_MIN - 1;
+  g_assert_false (tailor_test_model_write (&p, "/nonexistent/never-written.gguf", &error));
+  g_assert_error (error, TAILOR_MODEL_ERROR, TAILOR_MODEL_ERROR_HPARAMS);
+  g_assert_nonnull (strstr (error->message, "258"));
+  g_assert_nonnull (strstr (error->message, "at least 259"));
+}
+
 static void
 test_writer_rejects_impossible_params (void)
 {
@@ -772,6 +864,10 @@ main (int argc, char **argv)
   g_test_add_func ("/test-model/writer-is-deterministic", test_writer_is_deterministic);
   g_test_add_func ("/test-model/writer-rejects-impossible-params",
                    test_writer_rejects_impossible_params);
+  g_test_add_func ("/test-model/vocab-size-is-exact-past-the-learned-pieces",
+                   test_vocab_size_is_exact);
+  g_test_add_func ("/test-model/vocab-size-below-minimum-refused",
+                   test_vocab_size_below_minimum_refused);
 
   return g_test_run ();
 }

@@ -789,15 +789,20 @@ run_cli (const char *cli, const char *const *args)
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocess) p = NULL;
   g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
 
   g_ptr_array_add (argv, (gpointer) cli);
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
-  p = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_NONE, &error);
+  /* The child's stdout would land in the TAP stream; it goes out as a test message. */
+  p = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
   g_assert_no_error (error);
-  g_assert_true (g_subprocess_wait_check (p, NULL, &error));
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error));
   g_assert_no_error (error);
+  g_test_message ("tailor-cli %s: %s", args[0], g_strchomp (out));
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 0);
 }
 
 static void

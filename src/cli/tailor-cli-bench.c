@@ -152,7 +152,7 @@ load_average (void)
 static int
 bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
 {
-  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 } };
+  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 }, { 4096, 14336 } };
   static const TailorVkMatmulDirection dirs[] = { TAILOR_VK_MATMUL_FORWARD,
                                                   TAILOR_VK_MATMUL_BACKWARD_INPUT };
   TailorVkContext *ctx = tailor_backend_vk_get_context (b);
@@ -208,7 +208,7 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
 static int
 bench_matmul (TailorBackend *b, int T, GStrv types, int reps)
 {
-  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 } };
+  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 }, { 4096, 14336 } };
   guint s;
 
   if (tailor_backend_get_kind (b) != TAILOR_BACKEND_CPU)

@@ -44,7 +44,8 @@ tailor_cli_make_test_model (int argc, char **argv)
       "N" },
     { "ff", 0, 0, G_OPTION_ARG_INT, &ff, "Feed-forward width", "N" },
     { "ctx", 0, 0, G_OPTION_ARG_INT, &ctx, "Training context length", "N" },
-    { "vocab-size", 0, 0, G_OPTION_ARG_INT, &vocab_size, "Approximate vocabulary size", "N" },
+    { "vocab-size", 0, 0, G_OPTION_ARG_INT, &vocab_size,
+      "Vocabulary size, at least " G_STRINGIFY (TAILOR_TEST_VOCAB_MIN) " (default 1000)", "N" },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &tied,
       "Tie the output projection to the embeddings (qwen2 models are tied anyway)", NULL },
     { "weight-std", 0, 0, G_OPTION_ARG_DOUBLE, &weight_std,
@@ -108,6 +109,12 @@ tailor_cli_make_test_model (int argc, char **argv)
         *sizes[i].field = sizes[i].value;
       }
   }
+
+  if (params.n_vocab < TAILOR_TEST_VOCAB_MIN)
+    return tailor_cli_usage_error (context,
+                                   "--vocab-size %u is too small: the 256 byte tokens and 3 "
+                                   "special tokens need at least %u",
+                                   params.n_vocab, TAILOR_TEST_VOCAB_MIN);
 
   if (!tailor_test_model_write (&params, argv[1], &error))
     return tailor_cli_fail (error);

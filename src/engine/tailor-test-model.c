@@ -225,6 +225,14 @@ tailor_test_model_write (const TailorTestModelParams *params, const char *path, 
   tailor_test_model_params_resolve (params, &p);
   if (!check_params (&p, error))
     return FALSE;
+  if (p.n_vocab < TAILOR_TEST_VOCAB_MIN)
+    {
+      g_set_error (error, TAILOR_MODEL_ERROR, TAILOR_MODEL_ERROR_HPARAMS,
+                   "invalid test model parameters: a vocabulary of %u entries is too small; "
+                   "the 256 byte tokens and 3 special tokens need at least %u",
+                   p.n_vocab, TAILOR_TEST_VOCAB_MIN);
+      return FALSE;
+    }
 
   arch = tailor_arch_name (p.arch);
   qwen2 = p.arch == TAILOR_ARCH_QWEN2;
@@ -238,10 +246,11 @@ tailor_test_model_write (const TailorTestModelParams *params, const char *path, 
   tailor_gguf_writer_set_u32 (writer, "general.file_type", (guint32) p.ftype);
 
   n_vocab = tailor_test_vocab_write (p.vocab_kind, p.n_vocab, p.seed, writer);
-  if (n_vocab == 0)
+  if (n_vocab != p.n_vocab)
     {
       g_set_error (error, TAILOR_MODEL_ERROR, TAILOR_MODEL_ERROR_HPARAMS,
-                   "no vocabulary could be built for about %u entries", p.n_vocab);
+                   "no vocabulary of kind %d could be built with %u entries; use SPM or BPE",
+                   (int) p.vocab_kind, p.n_vocab);
       return FALSE;
     }
 

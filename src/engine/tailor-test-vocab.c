@@ -339,6 +339,44 @@ gpt2_encode (const char *text, gsize len)
 
 /* ---- The two vocabulary kinds ---- */
 
+/* Fills the vocabulary up to exactly n_vocab entries once the corpus has no more pieces
+ * to learn, with normal tokens "<unused-K>" (as real vocabularies reserve rows): plain
+ * ASCII, so the SPM and byte-level BPE decoders (ours and llama.cpp's) accept them, and
+ * no learned piece or merge leads to them, so text encodes as without them. `scores` may
+ * be NULL; otherwise each pad scores below every earlier token. */
+static void
+pad_vocab (GPtrArray *tokens, GArray *scores, GArray *types, guint n_vocab)
+{
+  g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  float score = 0.0f;
+  guint k = 0;
+
+  if (tokens->len >= n_vocab)
+    return;
+  for (guint i = 0; i < tokens->len; i++)
+    g_hash_table_add (taken, g_ptr_array_index (tokens, i));
+  for (guint i = 0; scores != NULL && i < scores->len; i++)
+    score = MIN (score, g_array_index (scores, float, i));
+  while (tokens->len < n_vocab)
+    {
+      char *text = g_strdup_printf ("<unused-%u>", k++);
+      gint32 t = TAILOR_TOKEN_NORMAL;
+
+      if (g_hash_table_contains (taken, text))
+        {
+          g_free (text);
+          continue;
+        }
+      g_ptr_array_add (tokens, text);
+      g_array_append_val (types, t);
+      if (scores != NULL)
+        {
+          score -= 1.0f;
+          g_array_append_val (scores, score);
+        }
+    }
+}
+
 static void
 split_corpus (Learner *l, GRegex *re, gboolean spm)
 {
@@ -481,6 +519,7 @@ write_spm (guint n_vocab_target, guint64 seed, TailorGgufWriter *writer)
       g_array_append_val (scores, score);
       g_array_append_val (types, t);
     }
+  pad_vocab (tokens, scores, types, n_vocab_target);
 
   tailor_gguf_writer_set_string (writer, "tokenizer.ggml.model", "llama");
   tailor_gguf_writer_set_array_str (writer, "tokenizer.ggml.tokens",
@@ -561,6 +600,7 @@ write_bpe (guint n_vocab_target, guint64 seed, TailorGgufWriter *writer)
       g_ptr_array_add (tokens, g_strdup (specials[i]));
       g_array_append_val (types, t);
     }
+  pad_vocab (tokens, NULL, types, n_vocab_target);
 
   tailor_gguf_writer_set_string (writer, "tokenizer.ggml.model", "gpt2");
   tailor_gguf_writer_set_string (writer, "tokenizer.ggml.pre", "default");
@@ -587,6 +627,8 @@ tailor_test_vocab_write (TailorTokenizerKind kind, guint n_vocab_target, guint64
 {
   g_return_val_if_fail (writer != NULL, 0);
 
+  if (n_vocab_target < TAILOR_TEST_VOCAB_MIN)
+    return 0;
   switch (kind)
     {
     case TAILOR_TOKENIZER_SPM:
