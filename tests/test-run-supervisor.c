@@ -358,6 +358,27 @@ test_exit_without_event_reports_stderr (Fixture *f, gconstpointer data)
                    "The training process stopped with exit status 1: something broke");
 }
 
+/* A trainer that dies at once can be reaped before the supervisor asks for its pid (GLib reaps
+ * children on its worker thread): that is a failed run with the exit status, never a crash.
+ * Many starts make the race likely; each must end the same way. */
+static void
+test_instant_exit_is_a_failed_run (Fixture *f, gconstpointer data)
+{
+  g_autoptr (TailorRunSupervisor) s = tailor_run_supervisor_new ("/bin/false");
+
+  for (guint i = 0; i < 60; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (tailor_run_supervisor_start (s, f->run_dir, &error));
+      g_assert_no_error (error);
+      wait_final (s);
+      g_assert_cmpint (tailor_run_supervisor_get_state (s), ==, TAILOR_RUN_STATE_FAILED);
+      g_assert_cmpstr (tailor_run_supervisor_get_error_code (s), ==, "exit");
+      g_assert_nonnull (strstr (tailor_run_supervisor_get_error_message (s), "exit status 1"));
+    }
+}
+
 /* What the user reads is translated: with the German catalogue the build compiles, a trainer
  * that stops with a usage error is explained in German (its own words stay as it wrote them). */
 static void
@@ -1056,6 +1077,7 @@ main (int argc, char **argv)
   ADD ("/run-supervisor/real-trainer-runs-pauses-and-resumes",
        test_real_trainer_runs_pauses_and_resumes);
   ADD ("/run-supervisor/error-message-is-translated", test_error_message_is_translated);
+  ADD ("/run-supervisor/instant-exit-is-a-failed-run", test_instant_exit_is_a_failed_run);
 #undef ADD
 
   return g_test_run ();

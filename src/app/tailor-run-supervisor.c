@@ -557,6 +557,7 @@ spawn (TailorRunSupervisor *self, const char *run_dir, const char *const *args, 
   g_autofree char *stderr_path = NULL;
   g_autofree char *pid_path = NULL;
   g_autofree char *pid_text = NULL;
+  const char *identifier;
   goffset offset;
   int out_fd;
   int err_fd;
@@ -611,10 +612,19 @@ spawn (TailorRunSupervisor *self, const char *run_dir, const char *const *args, 
       g_prefix_error (error, _("Cannot start %s: "), cli);
       return FALSE;
     }
-  self->pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (self->child), NULL, 10);
-  pid_text = g_strdup_printf ("%d\n", (int) self->pid);
-  if (!g_file_set_contents (pid_path, pid_text, -1, NULL))
-    g_warning ("Cannot write %s: a reopened Tailor will not find this run's process", pid_path);
+  /* A trainer that dies at once may already be reaped (no identifier): its exit status still
+   * arrives through the wait below, and there is no process left to find again. */
+  identifier = g_subprocess_get_identifier (self->child);
+  self->pid = identifier != NULL ? (GPid) g_ascii_strtoll (identifier, NULL, 10) : 0;
+  if (self->pid > 0)
+    {
+      pid_text = g_strdup_printf ("%d\n", (int) self->pid);
+      if (!g_file_set_contents (pid_path, pid_text, -1, NULL))
+        g_warning ("Cannot write %s: a reopened Tailor will not find this run's process",
+                   pid_path);
+    }
+  else
+    g_unlink (pid_path);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PID]);
 
   self->progress_fd = g_open (progress_path, O_RDONLY | O_CLOEXEC, 0);
