@@ -49,7 +49,7 @@ typedef struct
 /* One layer's activations, sized for the widest layer; views take each layer's shape. */
 typedef struct
 {
-  TailorTensor xn1, q, k, v, att, x_mid, xn2, gate, up, h;
+  TailorTensor xn1, q, k, v, att, x_mid, xn2, gate, up;
   TailorTensor *lse; /* one (n_head, T) per sequence */
   TailorTensor xa[N_TARGETS];
 } Acts;
@@ -508,8 +508,7 @@ setup_activations (TailorStep *self, GError **error)
           !alloc_acts (self, &a->att, q_dim, error) ||
           !alloc_acts (self, &a->x_mid, self->C, error) ||
           !alloc_acts (self, &a->xn2, self->C, error) ||
-          !alloc_acts (self, &a->gate, n_ff, error) || !alloc_acts (self, &a->up, n_ff, error) ||
-          !alloc_acts (self, &a->h, n_ff, error))
+          !alloc_acts (self, &a->gate, n_ff, error) || !alloc_acts (self, &a->up, n_ff, error))
         return FALSE;
       a->lse = g_new0 (TailorTensor, self->B);
       for (b = 0; b < self->B; b++)
@@ -685,7 +684,9 @@ record_layer_forward (TailorStep *self, TailorGraph *g, int l, gboolean train,
   TailorTensor xn2 = acts_view (self, &a->xn2, self->C);
   TailorTensor gate = acts_view (self, &a->gate, sl->n_ff);
   TailorTensor up = acts_view (self, &a->up, sl->n_ff);
-  TailorTensor h = acts_view (self, &a->h, sl->n_ff);
+  /* silu(gate)·up is not kept: it is cheap to recompute from gate and up, and keeping it
+   * would cost n_ff floats per token per layer. The backward's dh is free during a forward. */
+  TailorTensor h = acts_view (self, &self->dh, sl->n_ff);
   const TailorTensor *freqs = self->rope_freqs.buf != NULL ? &self->rope_freqs : NULL;
   int b;
 
@@ -740,9 +741,11 @@ record_layer_backward (TailorStep *self, TailorGraph *g, int l, gboolean need_dx
   TailorTensor xn2 = acts_view (self, &a->xn2, self->C);
   TailorTensor gate = acts_view (self, &a->gate, sl->n_ff);
   TailorTensor up = acts_view (self, &a->up, sl->n_ff);
-  TailorTensor h = acts_view (self, &a->h, sl->n_ff);
   TailorTensor dh = acts_view (self, &self->dh, sl->n_ff);
   TailorTensor dgate = acts_view (self, &self->dgate, sl->n_ff);
+  /* the forward's silu(gate)·up, recomputed into dgate, which is free until the swiglu
+   * backward (same op, same inputs: the same bits as in the forward) */
+  TailorTensor h = dgate;
   TailorTensor dup = acts_view (self, &self->dup, sl->n_ff);
   TailorTensor datt = acts_view (self, &self->datt, sl->q_dim);
   TailorTensor dq = acts_view (self, &self->dq, sl->q_dim);
@@ -755,6 +758,7 @@ record_layer_backward (TailorStep *self, TailorGraph *g, int l, gboolean need_dx
 
   /* feed-forward block; the residual passes dx on to x_mid unchanged and the norm's path
    * adds to it */
+  tailor_op_swiglu (g, &h, &gate, &up);
   tailor_op_zero (g, &dh);
   project_backward (self, g, l, TAILOR_REF_LORA_DOWN, a, TRUE, &dh, NULL, dx, &h);
   tailor_op_zero (g, &dgate);
@@ -1250,7 +1254,7 @@ tailor_step_get_memory (TailorStep *self, TailorStepMemory *out)
     {
       const Acts *a = &self->acts[l];
       const TailorTensor *kept[] = { &a->xn1, &a->q,    &a->k,  &a->v,  &a->att,
-                                     &a->x_mid, &a->xn2, &a->gate, &a->up, &a->h };
+                                     &a->x_mid, &a->xn2, &a->gate, &a->up };
 
       for (i = 0; i < G_N_ELEMENTS (kept); i++)
         out->activations += buf_bytes (kept[i]);
