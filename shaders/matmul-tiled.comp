@@ -36,6 +36,7 @@ layout (push_constant) uniform Push {
   uint N;
   uint R;
   uint flags;
+  float alpha; // scales the product, not the bias or what is accumulated onto
 } pc;
 
 #include "matmul-dequant.glsl"
@@ -153,7 +154,7 @@ main ()
         if (r < pc.M && c < pc.N)
           {
             uint at = r * pc.N + c;
-            float v = acc[i][j];
+            float v = pc.alpha * acc[i][j];
 
             if ((pc.flags & ADD_BIAS) != 0)
               v += texelFetch (BIAS, int (c)).x;

@@ -624,17 +624,12 @@ test_matmul_f32_and_q8_0_match_cpu (void)
 
 /* ---- LoRA ---- */
 
+/* LoRA forward and backward of T rows, IC → R → OC, against the CPU twins within atol (plus
+ * a relative 1e-5). */
 static void
-test_lora_with_dropout_matches_cpu (void)
+check_lora (int T, int IC, int R, int OC, float dropout, double atol)
 {
-  enum
-  {
-    T = 5,
-    IC = 24,
-    R = 4,
-    OC = 20
-  };
-  const float scale = 2.0f, dropout = 0.25f;
+  const float scale = 2.0f;
   const gint32 seed = 1234567;
   g_autofree float *x = NULL, *a = NULL, *b = NULL, *out0 = NULL, *dout = NULL;
   g_autofree float *dx0 = NULL, *da0 = NULL, *db0 = NULL;
@@ -675,8 +670,8 @@ test_lora_with_dropout_matches_cpu (void)
   gout = download (&tout);
   gxa = download (&txa);
   /* The dropout mask is bit-identical; a mismatch there would be a whole element off. */
-  assert_close ("lora xa", gxa, wxa, T * R, 1e-5, 1e-5);
-  assert_close ("lora out", gout, wout, T * OC, 1e-5, 1e-5);
+  assert_close ("lora xa", gxa, wxa, T * R, atol, 1e-5);
+  assert_close ("lora out", gout, wout, T * OC, atol, 1e-5);
   wdx = g_memdup2 (dx0, sizeof (float) * T * IC);
   wda = g_memdup2 (da0, sizeof (float) * R * IC);
   wdb = g_memdup2 (db0, sizeof (float) * OC * R);
@@ -685,13 +680,30 @@ test_lora_with_dropout_matches_cpu (void)
   gdx = download (&tdx);
   gda = download (&tda);
   gdb = download (&tdb);
-  assert_close ("lora dinp", gdx, wdx, T * IC, 1e-5, 1e-5);
-  assert_close ("lora da", gda, wda, R * IC, 1e-5, 1e-5);
-  assert_close ("lora db", gdb, wdb, OC * R, 1e-5, 1e-5);
+  assert_close ("lora dinp", gdx, wdx, T * IC, atol, 1e-5);
+  assert_close ("lora da", gda, wda, R * IC, atol, 1e-5);
+  assert_close ("lora db", gdb, wdb, OC * R, atol, 1e-5);
   assert_no_validation_messages ();
   free_tensor (&tx), free_tensor (&ta), free_tensor (&tb), free_tensor (&tout);
   free_tensor (&txa), free_tensor (&tseed), free_tensor (&tdout), free_tensor (&tdx);
   free_tensor (&tda), free_tensor (&tdb);
+}
+
+static void
+test_lora_with_dropout_matches_cpu (void)
+{
+  check_lora (5, 24, 4, 20, 0.25f, 1e-5);
+}
+
+/* Without dropout and past 2²⁰ multiply-adds the up product, d(xa) and d(inp) take the matmul
+ * kernels (tailor_vk_matmul_dense), the down product and dA the fp32 split-K ones: ragged T
+ * and OC against their blocks. dA sums 261 products of up to ~6 (d(xa) sums 300 of up to
+ * 0.5): fp32 sums in another order may differ by ~1e-4 there, while a wrong index or block
+ * edge is off by a whole product. */
+static void
+test_lora_large_matches_cpu (void)
+{
+  check_lora (261, 288, 16, 300, 0.0f, 1e-3);
 }
 
 /* ---- Cross-entropy ---- */
@@ -1517,6 +1529,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/backend-vk/matmul/weight-kept-in-one-layout", test_weight_kept_in_one_layout);
   g_test_add_func ("/backend-vk/memory/ops-share-scratch", test_ops_share_scratch);
   g_test_add_func ("/backend-vk/lora/with-dropout-matches-cpu", test_lora_with_dropout_matches_cpu);
+  g_test_add_func ("/backend-vk/lora/large-matches-cpu", test_lora_large_matches_cpu);
   g_test_add_func ("/backend-vk/cross-entropy/chunked-matches-cpu",
                    test_cross_entropy_chunked_matches_cpu);
   g_test_add_func ("/backend-vk/optimizer/grad-norm-and-adamw-with-clipping-match-cpu",

@@ -285,6 +285,71 @@ check_backward_weight (GRand *rand, int T, int IC, int OC)
   weight_clear (&w);
 }
 
+/* tailor_vk_matmul_dense over a plain fp32 W (OC, IC) at an offset in a larger buffer, scaled
+ * by 0.5 and accumulated: forward and input gradient, in the family TAILOR_VK_MATMUL names. */
+static void
+check_dense (GRand *rand, int T, int IC, int OC)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorVkBuffer) w_buf = NULL;
+  g_autoptr (TailorVkBuffer) in_buf = NULL;
+  g_autoptr (TailorVkBuffer) out_buf = NULL;
+  g_autoptr (TailorVkRecorder) rec = NULL;
+  gsize w_off = 256;
+  g_autofree float *w = random_floats (rand, (gsize) IC * OC);
+  g_autofree float *x = random_floats (rand, (gsize) T * MAX (IC, OC));
+  g_autofree float *y0 = random_floats (rand, (gsize) T * MAX (IC, OC));
+  g_autofree float *want = g_new (float, (gsize) T *MAX (IC, OC));
+  g_autofree double *bound = g_new (double, (gsize) T *MAX (IC, OC));
+
+  w_buf = tailor_vk_buffer_new (ctx, w_off + (gsize) IC * OC * 4, "W", &error);
+  g_assert_no_error (error);
+  tailor_vk_buffer_upload (w_buf, w_off, w, (gsize) IC * OC * 4, &error);
+  g_assert_no_error (error);
+  for (int d = 0; d < 2; d++)
+    {
+      gboolean forward = d == 0;
+      int R = forward ? IC : OC, N = forward ? OC : IC;
+      g_autofree float *got = NULL;
+      g_autofree char *what =
+        g_strdup_printf ("dense %s T=%d IC=%d OC=%d (%s)", forward ? "forward" : "backward-input",
+                         T, IC, OC, g_getenv ("TAILOR_VK_MATMUL"));
+
+      g_clear_pointer (&in_buf, tailor_vk_buffer_free);
+      g_clear_pointer (&out_buf, tailor_vk_buffer_free);
+      g_clear_pointer (&rec, tailor_vk_recorder_free);
+      in_buf = upload (x, (gsize) T * R, "in");
+      out_buf = upload (y0, (gsize) T * N, "out");
+      rec = tailor_vk_recorder_new (ctx, FALSE, &error);
+      g_assert_no_error (error);
+      tailor_vk_matmul_dense (
+        rec, forward ? TAILOR_VK_MATMUL_FORWARD : TAILOR_VK_MATMUL_BACKWARD_INPUT,
+        &(TailorVkBufferRange){ out_buf, 0, 0 }, &(TailorVkBufferRange){ in_buf, 0, 0 },
+        &(TailorVkBufferRange){ w_buf, w_off, 0 }, T, IC, OC, 0.5f, TRUE, &error);
+      g_assert_no_error (error);
+      tailor_vk_recorder_run (rec, 60 * SECOND, &error);
+      g_assert_no_error (error);
+      got = download (out_buf, (gsize) T * N);
+      for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++)
+          {
+            double sum = 0, mag = 0;
+
+            for (int k = 0; k < R; k++)
+              {
+                double p = (double) x[(gsize) t * R + k] *
+                           (forward ? w[(gsize) n * IC + k] : w[(gsize) k * IC + n]);
+
+                sum += p;
+                mag += fabs (p);
+              }
+            want[(gsize) t * N + n] = (float) (0.5 * sum + y0[(gsize) t * N + n]);
+            bound[(gsize) t * N + n] = 0.5 * mag + fabs (y0[(gsize) t * N + n]);
+          }
+      assert_close (what, got, want, bound, (gsize) T * N, R);
+    }
+}
+
 /* Row lengths: ragged against the split-K lanes (K/4 not a multiple of 8) where the type
  * allows it, a whole number of super-blocks for K-quants. */
 static int
@@ -327,6 +392,7 @@ run_family (const char *family, guint seed)
     }
   check_backward_weight (rand, 37, 52, 44);
   check_backward_weight (rand, 70, 96, 36);
+  check_dense (rand, 37, 16, 44);
   g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
   assert_no_validation_messages ();
 }
@@ -349,6 +415,34 @@ test_splitk_matches_cpu_reference (void)
   check_forward (rand, TAILOR_TYPE_F32, 37, 308, 45, TRUE, FALSE);
   check_forward (rand, TAILOR_TYPE_Q4_K, 37, 256, 45, TRUE, FALSE);
   check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE);
+  g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
+  assert_no_validation_messages ();
+}
+
+/* The forward whose lanes split each block's reduction (GPUs' split-K form and the
+ * matrix-vector path) past T = 4, with small blocks: the block walk and the closing reduction
+ * do not depend on the type (every type's decoding is proven above), so three types cover it
+ * at a third of the compile time. */
+static void
+test_splitk_split_forward_matches_cpu_reference (void)
+{
+  static const TailorType split_types[] = { TAILOR_TYPE_F32, TAILOR_TYPE_Q8_0, TAILOR_TYPE_Q6_K };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (121);
+
+  if (!have_context ())
+    return;
+  g_setenv ("TAILOR_VK_MATMUL", "splitk", TRUE);
+  g_setenv ("TAILOR_VK_MATMUL_FORWARD", "split", TRUE);
+  g_setenv ("TAILOR_VK_MATMUL_TILES", "4x8/2", TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (split_types); i++)
+    {
+      int IC = row_length (split_types[i]);
+
+      check_forward (rand, split_types[i], 37, IC, 45, TRUE, FALSE);
+      check_forward (rand, split_types[i], 21, IC, 36, FALSE, TRUE);
+    }
+  g_setenv ("TAILOR_VK_MATMUL_TILES", "", TRUE);
+  g_setenv ("TAILOR_VK_MATMUL_FORWARD", "", TRUE);
   g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
   assert_no_validation_messages ();
 }
@@ -458,6 +552,7 @@ main (int argc, char *argv[])
   g_unsetenv ("TAILOR_CACHE_DIR");
   g_unsetenv ("TAILOR_VK_MATMUL");
   g_unsetenv ("TAILOR_VK_MATMUL_TILES");
+  g_unsetenv ("TAILOR_VK_MATMUL_FORWARD");
   g_test_init (&argc, &argv, NULL);
 
   infos = tailor_vk_enumerate_devices (&error);
@@ -469,6 +564,8 @@ main (int argc, char *argv[])
     }
 
   g_test_add_func ("/vk-matmul/splitk/matches-cpu-reference", test_splitk_matches_cpu_reference);
+  g_test_add_func ("/vk-matmul/splitk/split-forward-matches-cpu-reference",
+                   test_splitk_split_forward_matches_cpu_reference);
   g_test_add_func ("/vk-matmul/tiled/matches-cpu-reference", test_tiled_matches_cpu_reference);
   g_test_add_func ("/vk-matmul/matvec/matches-cpu-reference", test_matvec_matches_cpu_reference);
   g_test_add_func ("/vk-matmul/rejects-bad-shapes-and-types", test_rejects_bad_shapes_and_types);

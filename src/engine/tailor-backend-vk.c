@@ -462,8 +462,16 @@ record_lora (VkCompiled *c,
       else
         ok = tailor_vk_op_gemm (rec, range (&t[1], &s[1]), range (inp, &s[2]), range (a, &s[3]),
                                 NULL, range (seed, &s[5]), &down, error);
-      return ok && tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
-                                      range (b, &s[4]), NULL, NULL, &up, error);
+      if (!ok)
+        return FALSE;
+      /* the up product through the matmul kernels, which own whole blocks on llvmpipe */
+      if ((guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && r % 4 == 0 &&
+          bindable (ctx, &t[1], b, &t[0]))
+        return tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_FORWARD, range (&t[0], &s[0]),
+                                       range (&t[1], &s[1]), range (b, &s[4]), T, r, OC, scale,
+                                       TRUE, error);
+      return tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), range (b, &s[4]),
+                                NULL, NULL, &up, error);
     }
   else
     {
@@ -486,9 +494,19 @@ record_lora (VkCompiled *c,
       gboolean da_fast = dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS &&
                          IC % 4 == 0 && r % 4 == 0 && bindable (ctx, inp, NULL, &t[1]);
 
+      /* d(xa) and, without dropout, d(inp) are input gradients through B and A: the matmul
+       * kernels' */
+      gboolean dxa_fast = (guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && r % 4 == 0 &&
+                          OC % 4 == 0 && bindable (ctx, &t[3], b, NULL);
+      gboolean dinp_fast = dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS &&
+                           IC % 4 == 0 && r % 4 == 0 && bindable (ctx, NULL, a, &t[0]);
+
       return scratch (c, ctx, "lora", (guint64) T * r, &dxa, error) &&
-             tailor_vk_op_gemm (rec, &dxa, range (&t[3], &s[3]), range (b, &s[7]), NULL, NULL,
-                                &g_dxa, error) &&
+             (dxa_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT, &dxa,
+                                                 range (&t[3], &s[3]), range (b, &s[7]), T, r, OC,
+                                                 scale, FALSE, error)
+                       : tailor_vk_op_gemm (rec, &dxa, range (&t[3], &s[3]), range (b, &s[7]), NULL,
+                                            NULL, &g_dxa, error)) &&
              tailor_vk_op_gemm (rec, range (&t[2], &s[2]), range (&t[3], &s[3]),
                                 range (&t[5], &s[5]), NULL, NULL, &g_db, error) &&
              (da_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[1], &s[1]), &dxa,
@@ -496,8 +514,11 @@ record_lora (VkCompiled *c,
                       : tailor_vk_op_gemm (rec, range (&t[1], &s[1]), &dxa, range (inp, &s[4]),
                                            NULL, range (seed, &s[8]), &g_da, error)) &&
              (!present (&t[0]) ||
-              tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (a, &s[6]), NULL,
-                                 range (seed, &s[8]), &g_dinp, error));
+              (dinp_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                   range (&t[0], &s[0]), &dxa, range (a, &s[6]), T,
+                                                   IC, r, 1.0f, TRUE, error)
+                         : tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (a, &s[6]),
+                                              NULL, range (seed, &s[8]), &g_dinp, error)));
     }
 }
 

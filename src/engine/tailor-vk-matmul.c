@@ -466,6 +466,7 @@ exact_range (const TailorVkBufferRange *in, guint64 bytes, TailorVkBufferRange *
 typedef struct
 {
   guint32 M, N, R, flags;
+  float alpha;
 } Push;
 
 /* TAILOR_VK_MATMUL_TILES=<BM>x<BN>[/<KU>] (multiples of 4, BM × BN ≤ 256, KU 1 … 16)
@@ -485,6 +486,18 @@ splitk_tiles_override (guint32 *bm, guint32 *bn, guint32 *ku)
       if (got == 3 && k >= 1 && k <= 16)
         *ku = k;
     }
+}
+
+/* Whether the split-K family's forward gives each lane whole blocks over the full reduction
+ * rather than splitting each block's reduction across the subgroup: yes past the
+ * matrix-vector path. Splitting ends every block with BM · BN / 4 subgroupAdds, which on
+ * llvmpipe cost about as much as a 288-long reduction itself: at T = 512 owning was 2.4× as
+ * fast for IC 288 (Q8_0 and F32, OC 288 or 768) and 1.4× for IC 768 (load average 2.5).
+ * TAILOR_VK_MATMUL_FORWARD=split keeps the split form for tests. */
+static gboolean
+forward_owns_blocks (guint32 M)
+{
+  return M > 4 && g_strcmp0 (g_getenv ("TAILOR_VK_MATMUL_FORWARD"), "split") != 0;
 }
 
 /* Records one matmul: ranges are y, a, wq, wh, ws, bias, already sized; type is the weight's
@@ -515,7 +528,7 @@ dispatch (TailorVkRecorder *rec,
     .push_constant_size = sizeof (Push),
   };
   TailorVkPipeline *pipeline;
-  guint32 spec[8];
+  guint32 spec[8] = { 0 };
   guint32 gx, gy;
 
   if (mode != MODE_WEIGHT && push->M <= 4)
@@ -529,15 +542,23 @@ dispatch (TailorVkRecorder *rec,
     }
   else if (tailor_vk_matmul_get_family (ctx) == TAILOR_VK_MATMUL_SPLITK)
     {
-      /* On llvmpipe 16 × 8 (128 sums per lane; the input gradient's BN then grows to a whole
-       * chunk, BM shrinking) and eight reduction steps per loop iteration. Against the 8 × 16
-       * block stepping once, forward: ~1.5× with the machine loaded (load average 7–8),
-       * equal within noise on a lighter one (2–3); the input gradient: 16 × 8 ahead of 8 × 16
-       * by 5–30%. 16 × 16, 32 × 8 or 8 × 32 were within 10% and three to four times slower
-       * to compile. Elsewhere a register-light 8 × 8, one step at a time. */
+      /* Forward on llvmpipe: 16 × 8 (128 sums per lane) and eight reduction steps per loop
+       * iteration. Against the 8 × 16 block stepping once: ~1.5× with the machine loaded
+       * (load average 7–8), equal within noise on a lighter one (2–3). 16 × 16, 32 × 8 or
+       * 8 × 32 were within 10% and three to four times slower to compile. Elsewhere a
+       * register-light 8 × 8, one step at a time (the input gradient's BN then grows to a
+       * whole chunk, BM shrinking). */
       spec[1] = cpu ? 16 : 8;
       spec[2] = 8;
       spec[5] = cpu ? 8 : 1;
+      if (cpu && mode == MODE_INPUT)
+        {
+          /* The input gradient on llvmpipe: 8 × 32, a whole chunk of every type, so no BM
+           * shrinking to 4; 10–20% ahead of 16 × 8 (shrunk to 4 × 32 for 32-element chunks)
+           * at T = 512, IC or OC 288 and 768, Q8_0, Q4_K and F32 (load average 2.5). */
+          spec[1] = 8;
+          spec[2] = 32;
+        }
       splitk_tiles_override (&spec[1], &spec[2], &spec[5]);
     }
   else
@@ -582,20 +603,21 @@ dispatch (TailorVkRecorder *rec,
     }
   {
     guint64 n_blocks;
-    guint32 block_n;
 
     spec[0] = MAX (info->subgroup_size, 1);
     spec[3] = type;
     spec[4] = mode;
-    /* The input gradient's lanes split the columns: its blocks are a subgroup × BN wide. */
-    block_n = mode == MODE_INPUT ? spec[0] * spec[2] : spec[2];
-    n_blocks = (guint64) ((push->M + spec[1] - 1) / spec[1]) * ((push->N + block_n - 1) / block_n);
-    /* The shader strides over blocks, so a grid capped at the device limit still covers all. */
+    spec[6] = mode == MODE_FORWARD && forward_owns_blocks (push->M);
+    n_blocks = (guint64) ((push->M + spec[1] - 1) / spec[1]) * ((push->N + spec[2] - 1) / spec[2]);
+    /* Lanes owning blocks take a subgroup's worth of them per round. */
+    if (mode == MODE_INPUT || spec[6])
+      n_blocks = (n_blocks + spec[0] - 1) / spec[0];
+    /* The shader strides over rounds, so a grid capped at the device limit still covers all. */
     gx = (guint32) MIN (n_blocks, (guint64) info->max_workgroup_count[0]);
     gy = 1;
     desc.shader = "matmul-splitk";
     desc.spec_constants = spec;
-    desc.n_spec_constants = 6;
+    desc.n_spec_constants = 7;
     pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
     if (pipeline == NULL)
       return FALSE;
@@ -650,7 +672,7 @@ tailor_vk_matmul (TailorVkRecorder *rec,
       !check_texels (ctx->info, "matmul", w->q_size, error))
     return FALSE;
   weight_ranges (w, ranges);
-  push = (Push){ T, (guint32) w->OC, (guint32) w->IC, accumulate ? FLAG_ACCUMULATE : 0 };
+  push = (Push){ T, (guint32) w->OC, (guint32) w->IC, accumulate ? FLAG_ACCUMULATE : 0, 1.0f };
   if (bias != NULL)
     {
       if (!exact_range (bias, (guint64) w->OC * 4, &ranges[5]))
@@ -689,7 +711,7 @@ tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
       !check_texels (ctx->info, "matmul backward", w->q_size, error))
     return FALSE;
   weight_ranges (w, ranges);
-  push = (Push){ T, (guint32) w->IC, (guint32) w->OC, accumulate ? FLAG_ACCUMULATE : 0 };
+  push = (Push){ T, (guint32) w->IC, (guint32) w->OC, accumulate ? FLAG_ACCUMULATE : 0, 1.0f };
   return dispatch (rec, ctx, "matmul_backward_input", MODE_INPUT, w->type, ranges, &push, error);
 }
 
@@ -729,9 +751,58 @@ tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
   /* Stand-ins the fp32 path never reads. */
   ranges[3] = ranges[4] = ranges[5] =
     (TailorVkBufferRange){ ranges[1].buffer, ranges[1].offset, 16 };
-  push = (Push){ OC, IC, T, FLAG_ACCUMULATE };
+  push = (Push){ OC, IC, T, FLAG_ACCUMULATE, 1.0f };
   return dispatch (rec, ctx, "matmul_backward_weight", MODE_WEIGHT, TAILOR_TYPE_F32, ranges, &push,
                    error);
+}
+
+gboolean
+tailor_vk_matmul_dense (TailorVkRecorder *rec,
+                        TailorVkMatmulDirection direction,
+                        const TailorVkBufferRange *out,
+                        const TailorVkBufferRange *in,
+                        const TailorVkBufferRange *w,
+                        guint T,
+                        guint IC,
+                        guint OC,
+                        float alpha,
+                        gboolean accumulate,
+                        GError **error)
+{
+  const char *label = "matmul_dense";
+  TailorVkContext *ctx;
+  TailorVkBufferRange ranges[6];
+  gboolean forward = direction == TAILOR_VK_MATMUL_FORWARD;
+  guint64 in_cols = forward ? IC : OC, out_cols = forward ? OC : IC;
+  Push push;
+
+  g_return_val_if_fail (rec != NULL, FALSE);
+  g_return_val_if_fail (out != NULL && out->buffer != NULL, FALSE);
+  g_return_val_if_fail (direction != TAILOR_VK_MATMUL_BACKWARD_WEIGHT, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  ctx = out->buffer->ctx;
+  if (T == 0 || IC == 0 || OC == 0 || IC % 4 != 0 || (!forward && OC % 4 != 0))
+    return invalid (error, label,
+                    "T must be positive, IC a positive multiple of 4 and, for the input "
+                    "gradient, OC too");
+  if ((guint64) T * IC > G_MAXUINT32 || (guint64) T * OC > G_MAXUINT32 ||
+      (guint64) IC * OC > G_MAXUINT32)
+    return invalid (error, label, "the matrices must hold fewer than 2³² values");
+  if (!exact_range (out, (guint64) T * out_cols * 4, &ranges[0]) ||
+      !exact_range (in, (guint64) T * in_cols * 4, &ranges[1]) ||
+      !exact_range (w, (guint64) IC * OC * 4, &ranges[2]))
+    return invalid (error, label, "a range is shorter than its matrix");
+  if (!check_texels (ctx->info, label, (guint64) T * in_cols * 4, error) ||
+      !check_texels (ctx->info, label, (guint64) IC * OC * 4, error))
+    return FALSE;
+  /* Stand-ins an F32 weight never reads. */
+  ranges[3] = ranges[4] = ranges[5] =
+    (TailorVkBufferRange){ ranges[2].buffer, ranges[2].offset, 16 };
+  push =
+    (Push){ T, (guint32) out_cols, (guint32) in_cols, accumulate ? FLAG_ACCUMULATE : 0, alpha };
+  return dispatch (rec, ctx, label, forward ? MODE_FORWARD : MODE_INPUT, TAILOR_TYPE_F32, ranges,
+                   &push, error);
 }
 
 static int

@@ -102,6 +102,22 @@ typedef enum
   TAILOR_VK_MATMUL_BACKWARD_WEIGHT /* dW = dYᵀ · X (type must be F32) */
 } TailorVkMatmulDirection;
 
+/* The same kernels over a plain row-major fp32 W (OC, IC) in a buffer range (a LoRA matrix),
+ * with the product scaled by alpha: FORWARD y (T, OC) (+)= alpha · x (T, IC) · Wᵀ;
+ * BACKWARD_INPUT dx (T, IC) (+)= alpha · dy (T, OC) · W. IC a multiple of 4, and OC too for
+ * the input gradient; W read as a texel buffer. */
+gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
+                                 TailorVkMatmulDirection direction,
+                                 const TailorVkBufferRange *out,
+                                 const TailorVkBufferRange *in,
+                                 const TailorVkBufferRange *w,
+                                 guint T,
+                                 guint IC,
+                                 guint OC,
+                                 float alpha,
+                                 gboolean accumulate,
+                                 GError **error);
+
 /* Times one matmul of T × K (IC) × N (OC) on random data and random weights of type (warm-up
  * run, then the median of runs timed with timestamps): 2·T·K·N / time in GFLOP/s. */
 gboolean tailor_vk_matmul_bench (TailorVkContext *ctx,
