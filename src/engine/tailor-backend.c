@@ -1328,3 +1328,99 @@ tailor_op_adamw (TailorGraph *g,
     }
   rec_end (&r);
 }
+
+/* ---- Profiles ---- */
+
+static void
+profile_entry_free (gpointer data)
+{
+  TailorOpProfile *e = data;
+
+  g_free (e->kind);
+  g_free (e);
+}
+
+GHashTable *
+tailor_op_profile_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, NULL, profile_entry_free);
+}
+
+static TailorOpProfile *
+profile_entry (GHashTable *profile, const char *kind)
+{
+  TailorOpProfile *e = g_hash_table_lookup (profile, kind);
+
+  if (e == NULL)
+    {
+      e = g_new0 (TailorOpProfile, 1);
+      e->kind = g_strdup (kind);
+      g_hash_table_insert (profile, e->kind, e);
+    }
+  return e;
+}
+
+void
+tailor_op_profile_add_timings (GHashTable *profile, GHashTable *timings)
+{
+  GHashTableIter iter;
+  gpointer key;
+  gpointer value;
+
+  g_return_if_fail (profile != NULL && timings != NULL);
+
+  g_hash_table_iter_init (&iter, timings);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const char *label = key;
+      const char *kind = label;
+      TailorOpProfile *e;
+
+      /* a backend that times each op apart labels it "index kind" */
+      while (g_ascii_isdigit (*kind))
+        kind++;
+      if (kind != label && *kind == ' ')
+        kind++;
+      else
+        kind = label;
+      e = profile_entry (profile, kind);
+      e->ms += *(const double *) value;
+      if (kind != label)
+        e->n_ops++;
+    }
+}
+
+void
+tailor_op_profile_add_flops (GHashTable *profile, const char *kind, double flops)
+{
+  g_return_if_fail (profile != NULL && kind != NULL);
+  profile_entry (profile, kind)->flops += flops;
+}
+
+static gint
+slowest_first (gconstpointer a, gconstpointer b)
+{
+  const TailorOpProfile *x = *(TailorOpProfile *const *) a;
+  const TailorOpProfile *y = *(TailorOpProfile *const *) b;
+
+  if (x->ms != y->ms)
+    return x->ms < y->ms ? 1 : -1;
+  return g_strcmp0 (x->kind, y->kind);
+}
+
+GPtrArray *
+tailor_op_profile_sorted (GHashTable *profile)
+{
+  GPtrArray *out;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_val_if_fail (profile != NULL, NULL);
+
+  out = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, profile);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (out, value);
+  g_ptr_array_sort (out, slowest_first);
+  return out;
+}

@@ -93,6 +93,25 @@ void tailor_graph_set_profiling (TailorGraph *self, gboolean profiling);
 GHashTable *tailor_graph_get_timings (TailorGraph *self);
 gboolean tailor_graph_submit (TailorGraph *self, GError **error);
 
+/* ---- Profiles ----
+ * Device time of profiled submits summed by op kind, for `--profile` (Vulkan: kernel
+ * timestamps; CPU: the clock around each op). */
+typedef struct {
+  char *kind;   /* as tailor-backend names ops: "matmul", "attention_backward" … */
+  double ms;
+  double flops; /* the matrix products among them: 2 × multiply-adds; 0 for other ops */
+  guint n_ops;  /* ops of this kind timed, over every submit added (0: the backend's timings
+                 * do not tell ops of a kind apart) */
+} TailorOpProfile;
+
+/* kind → TailorOpProfile, freed with g_hash_table_unref. */
+GHashTable *tailor_op_profile_new (void);
+/* Adds a graph's timings of its last submit (tailor_graph_get_timings). */
+void tailor_op_profile_add_timings (GHashTable *profile, GHashTable *timings);
+void tailor_op_profile_add_flops (GHashTable *profile, const char *kind, double flops);
+/* The entries, slowest first; borrowed from profile. */
+GPtrArray *tailor_op_profile_sorted (GHashTable *profile);
+
 /* out = 0 */
 void tailor_op_zero (TailorGraph *g, const TailorTensor *out);
 /* out (n) = a (n) + b (n) */

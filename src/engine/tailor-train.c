@@ -13,7 +13,6 @@
 #include "tailor-chat.h"
 #include "tailor-data.h"
 #include "tailor-hash.h"
-#include "tailor-infer.h"
 #include "tailor-vk-kernels.h"
 #include "tailor-lora.h"
 #include "tailor-train.h"

@@ -98,7 +98,7 @@ void tailor_step_get_memory (TailorStep *self, TailorStepMemory *out);
 
 /* With profiling, each later tailor_step_run times its ops (tailor_graph_set_profiling). */
 void tailor_step_set_profiling (TailorStep *self, gboolean profiling);
-/* The last profiled tailor_step_run by op kind (kind → TailorOpProfile, tailor-infer.h), with
+/* The last profiled tailor_step_run by op kind (kind → TailorOpProfile, tailor-backend.h), with
  * the FLOPs of its products; NULL before one. Borrowed. */
 GHashTable *tailor_step_get_profile (TailorStep *self);
 
