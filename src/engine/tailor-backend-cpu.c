@@ -1653,11 +1653,26 @@ ce_rows_clear (CeRows *cr)
   g_free (cr->targets);
 }
 
+/* The op's weight, chunking and counted rows, and the scratch each chunk's logits need. */
+static void
+ce_job_init (CeJob *j, const TailorOp *op, const CeRows *cr)
+{
+  memset (j, 0, sizeof (*j));
+  j->w = weight_of (&op->t[3]);
+  j->chunk = MIN (op->i[0], j->w.ne1);
+  j->x = cr->x;
+  j->targets = cr->targets;
+  j->n_rows = cr->n_rows;
+  j->C = j->w.ne0;
+  j->wbuf = j->w.type != TAILOR_TYPE_F32 ? scratch (SLOT_OP + 1, (gsize) j->chunk * j->C) : NULL;
+  j->logits = scratch (SLOT_OP + 2, (gsize) cr->n_rows * j->chunk);
+}
+
 static gboolean
 run_cross_entropy (TailorBackend *backend, const TailorOp *op, guint index, GError **error)
 {
   CeRows cr;
-  CeJob j = { 0 };
+  CeJob j;
   float *lse_out = fptr (&op->t[1]);
   int V;
   int chunk;
@@ -1677,18 +1692,11 @@ run_cross_entropy (TailorBackend *backend, const TailorOp *op, guint index, GErr
       ce_rows_clear (&cr);
       return TRUE;
     }
-  j.w = weight_of (&op->t[3]);
+  ce_job_init (&j, op, &cr);
   V = j.w.ne1;
-  chunk = MIN (op->i[0], V);
-  j.x = cr.x;
-  j.targets = cr.targets;
-  j.n_rows = cr.n_rows;
-  j.C = j.w.ne0;
-  j.chunk = chunk;
+  chunk = j.chunk;
   extra = (gsize) chunk * j.C * (j.w.type != TAILOR_TYPE_F32) + (gsize) cr.n_rows * chunk;
   tailor_backend_account (backend, (gint64) (extra * sizeof (float)));
-  j.wbuf = j.w.type != TAILOR_TYPE_F32 ? scratch (SLOT_OP + 1, (gsize) chunk * j.C) : NULL;
-  j.logits = scratch (SLOT_OP + 2, (gsize) cr.n_rows * chunk);
   j.run_max = g_new (double, cr.n_rows);
   j.run_sum = g_new0 (double, cr.n_rows);
   j.target_logit = g_new0 (double, cr.n_rows);
@@ -1723,7 +1731,7 @@ run_cross_entropy_backward (TailorBackend *backend, const TailorOp *op, guint in
                             GError **error)
 {
   CeRows cr;
-  CeJob j = { 0 };
+  CeJob j;
   float *dinp = fptr (&op->t[0]);
   float *dw = fptr (&op->t[1]);
   const float *lse_in = fptr (&op->t[6]);
@@ -1745,14 +1753,9 @@ run_cross_entropy_backward (TailorBackend *backend, const TailorOp *op, guint in
       ce_rows_clear (&cr);
       return TRUE;
     }
-  j.w = weight_of (&op->t[3]);
+  ce_job_init (&j, op, &cr);
   V = j.w.ne1;
-  chunk = MIN (op->i[0], V);
-  j.x = cr.x;
-  j.targets = cr.targets;
-  j.n_rows = cr.n_rows;
-  j.C = j.w.ne0;
-  j.chunk = chunk;
+  chunk = j.chunk;
   j.dl = *fptr (&op->t[7]) / cr.n_rows;
   lse = g_new (float, cr.n_rows);
   for (m = 0; m < cr.n_rows; m++)
@@ -1761,8 +1764,6 @@ run_cross_entropy_backward (TailorBackend *backend, const TailorOp *op, guint in
   extra = (gsize) chunk * j.C * (j.w.type != TAILOR_TYPE_F32) + (gsize) cr.n_rows * chunk +
             (cr.packed != NULL ? (gsize) cr.n_rows * j.C : 0);
   tailor_backend_account (backend, (gint64) (extra * sizeof (float)));
-  j.wbuf = j.w.type != TAILOR_TYPE_F32 ? scratch (SLOT_OP + 1, (gsize) chunk * j.C) : NULL;
-  j.logits = scratch (SLOT_OP + 2, (gsize) cr.n_rows * chunk);
   /* the packed rows' gradient, scattered back at the end; inp's own rows otherwise */
   dx = cr.packed != NULL ? scratch (SLOT_OP + 3, (gsize) cr.n_rows * j.C) : dinp;
   if (cr.packed != NULL)
