@@ -35,6 +35,9 @@ layout (constant_id = 5) const uint KU = 1;
 // MODE 0: each lane owns whole blocks (1) rather than the subgroup splitting one block's
 // reduction (0); see the host's choice in tailor-vk-matmul.c.
 layout (constant_id = 6) const uint OWN = 0;
+// MODE 0 and 1 with lanes owning blocks: A comes packed by matmul-pack.comp (texel
+// (r0 / BM · R4 + k) · BM + i holds step k of row r0 + i) rather than row-major.
+layout (constant_id = 7) const uint PACK = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -54,6 +57,9 @@ layout (push_constant) uniform Push {
 
 #include "matmul-dequant.glsl"
 
+// How far apart A's texels of neighbouring reduction steps of one row lie.
+const uint A_STEP = PACK != 0 ? BM : 1;
+
 // BM / 4, never 0: an array of length 0 is invalid SPIR-V even where unused (BM < 4 is the
 // matrix-vector path, which never takes MODE 2).
 const uint BM4 = BM >= 4 ? BM / 4 : 1;
@@ -69,7 +75,7 @@ forward_step (uint k, uint a_base[BM], uint w_base[BN])
   vec4 a[BM];
 
   for (uint i = 0; i < BM; i++)
-    a[i] = texelFetch (A, int (a_base[i] + k));
+    a[i] = texelFetch (A, int (a_base[i] + k * A_STEP));
   for (uint q = 0; q < BN / 4; q++)
     {
       mat4 w;
@@ -78,6 +84,50 @@ forward_step (uint k, uint a_base[BM], uint w_base[BN])
         w[e] = w_load (w_base[4 * q + e], k);
       for (uint i = 0; i < BM; i++)
         acc[i][q] += a[i] * w;
+    }
+}
+
+// MODE 0 with lanes owning blocks, chunk c of every row of the block (types of more than one
+// step per chunk): each chunk's texels are fetched once and its STEPS steps decoded from
+// registers, where forward_step fetches them again at every step.
+void
+forward_chunk (uint c, uint a_base[BM], uint w_base[BN])
+{
+  uvec4 q0[BN];
+  uvec4 q1[BN];
+  uint h0[BN];
+  uint h1[BN];
+  vec2 sc[BN];
+
+  for (uint j = 0; j < BN; j++)
+    {
+      uint chunk = w_base[j] + c;
+
+      q0[j] = texelFetch (WQ, int (w_quant_texel (chunk, 0)));
+      q1[j] = TYPE == T_Q8_0 ? texelFetch (WQ, int (w_quant_texel (chunk, 4))) : q0[j];
+      h0[j] = HAS_HIGH ? texelFetch (WH, int (w_high_word (chunk, 0))).x : 0u;
+      h1[j] = TYPE == T_Q6_K ? texelFetch (WH, int (w_high_word (chunk, 4))).x : h0[j];
+      sc[j] = HAS_SCALES ? texelFetch (WS, int (chunk)).xy : vec2 (0.0);
+    }
+  for (uint s = 0; s < STEPS; s++)
+    {
+      vec4 a[BM];
+
+      for (uint i = 0; i < BM; i++)
+        a[i] = texelFetch (A, int (a_base[i] + (c * STEPS + s) * A_STEP));
+      for (uint q = 0; q < BN / 4; q++)
+        {
+          mat4 w;
+
+          for (uint e = 0; e < 4; e++)
+            {
+              uint j = 4 * q + e;
+
+              w[e] = w_decode (s < 4 ? q0[j] : q1[j], s < 4 ? h0[j] : h1[j], sc[j], s);
+            }
+          for (uint i = 0; i < BM; i++)
+            acc[i][q] += a[i] * w;
+        }
     }
 }
 
@@ -93,7 +143,7 @@ input_step (uint k, uint a_base[BM], uint first)
   vec4 a[BM];
 
   for (uint i = 0; i < BM; i++)
-    a[i] = texelFetch (A, int (a_base[i] + k));
+    a[i] = texelFetch (A, int (a_base[i] + k * A_STEP));
   for (uint cc = 0; cc < BN / CE; cc++)
     {
       uvec4 q0[4];
@@ -191,9 +241,16 @@ main ()
           uint k_step = own ? 1 : lanes;
 
           for (uint i = 0; i < BM; i++)
-            a_base[i] = min (r0 + i, pc.M - 1) * R4;
+            a_base[i] = PACK != 0 ? r0 * R4 + i : min (r0 + i, pc.M - 1) * R4;
           for (uint j = 0; j < BN; j++)
             w_base[j] = w_row_base (min (c0 + j, pc.N - 1), R4);
+          // Owned forward blocks over chunks of several steps: a chunk per iteration.
+          if (MODE == 0 && own && STEPS > 1)
+            {
+              for (uint c = 0; c < R4 / STEPS; c++)
+                forward_chunk (c, a_base, w_base);
+              k = R4; // nothing left for the loops below
+            }
           // KU steps per iteration, then what is left one step at a time: llvmpipe blends every
           // sum with the loop's lane mask once per iteration, and longer iterations amortise
           // that.

@@ -130,6 +130,23 @@ assert_close (
                got[i], want[i], eps * bound[i]);
 }
 
+/* The packing scratch the kernels ask for (NULL when they read the operand in place), filled
+ * with NaNs so that a packing pass that missed a texel shows in the results. */
+static TailorVkBuffer *
+pack_buffer (TailorVkMatmulDirection direction, TailorType type, int T, int IC, int OC)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 n = tailor_vk_matmul_pack_floats (ctx, direction, type, T, IC, OC);
+  g_autofree float *nans = NULL;
+
+  if (n == 0)
+    return NULL;
+  nans = g_new (float, n);
+  for (guint64 i = 0; i < n; i++)
+    nans[i] = NAN;
+  return upload (nans, n, "packed");
+}
+
 static void
 check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bias, gboolean acc)
 {
@@ -138,6 +155,7 @@ check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bia
   g_autoptr (TailorVkBuffer) x_buf = NULL;
   g_autoptr (TailorVkBuffer) y_buf = NULL;
   g_autoptr (TailorVkBuffer) b_buf = NULL;
+  g_autoptr (TailorVkBuffer) pack_buf = NULL;
   g_autoptr (TailorVkRecorder) rec = NULL;
   g_autofree float *x = random_floats (rand, (gsize) T * IC);
   g_autofree float *b = random_floats (rand, OC);
@@ -159,8 +177,10 @@ check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bia
 
   rec = tailor_vk_recorder_new (ctx, FALSE, &error);
   g_assert_no_error (error);
+  pack_buf = pack_buffer (TAILOR_VK_MATMUL_FORWARD, type, T, IC, OC);
   tailor_vk_matmul (rec, &(TailorVkBufferRange){ y_buf, 0, 0 },
-                    &(TailorVkBufferRange){ x_buf, 0, 0 }, vw,
+                    &(TailorVkBufferRange){ x_buf, 0, 0 },
+                    pack_buf != NULL ? &(TailorVkBufferRange){ pack_buf, 0, 0 } : NULL, vw,
                     bias ? &(TailorVkBufferRange){ b_buf, 0, 0 } : NULL, T, acc, &error);
   g_assert_no_error (error);
   tailor_vk_recorder_run (rec, 60 * SECOND, &error);
@@ -196,6 +216,7 @@ check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gbool
   g_autoptr (TailorVkWeight) vw = NULL;
   g_autoptr (TailorVkBuffer) dy_buf = NULL;
   g_autoptr (TailorVkBuffer) dx_buf = NULL;
+  g_autoptr (TailorVkBuffer) pack_buf = NULL;
   g_autoptr (TailorVkRecorder) rec = NULL;
   g_autofree float *dy = random_floats (rand, (gsize) T * OC);
   g_autofree float *dx0 = random_floats (rand, (gsize) T * IC);
@@ -215,8 +236,10 @@ check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gbool
 
   rec = tailor_vk_recorder_new (ctx, FALSE, &error);
   g_assert_no_error (error);
-  tailor_vk_matmul_backward_input (rec, &(TailorVkBufferRange){ dx_buf, 0, 0 },
-                                   &(TailorVkBufferRange){ dy_buf, 0, 0 }, vw, T, acc, &error);
+  pack_buf = pack_buffer (TAILOR_VK_MATMUL_BACKWARD_INPUT, type, T, IC, OC);
+  tailor_vk_matmul_backward_input (
+    rec, &(TailorVkBufferRange){ dx_buf, 0, 0 }, &(TailorVkBufferRange){ dy_buf, 0, 0 },
+    pack_buf != NULL ? &(TailorVkBufferRange){ pack_buf, 0, 0 } : NULL, vw, T, acc, &error);
   g_assert_no_error (error);
   tailor_vk_recorder_run (rec, 60 * SECOND, &error);
   g_assert_no_error (error);
@@ -324,7 +347,7 @@ check_dense (GRand *rand, int T, int IC, int OC)
       g_assert_no_error (error);
       tailor_vk_matmul_dense (
         rec, forward ? TAILOR_VK_MATMUL_FORWARD : TAILOR_VK_MATMUL_BACKWARD_INPUT,
-        &(TailorVkBufferRange){ out_buf, 0, 0 }, &(TailorVkBufferRange){ in_buf, 0, 0 },
+        &(TailorVkBufferRange){ out_buf, 0, 0 }, &(TailorVkBufferRange){ in_buf, 0, 0 }, NULL,
         &(TailorVkBufferRange){ w_buf, w_off, 0 }, T, IC, OC, 0.5f, TRUE, &error);
       g_assert_no_error (error);
       tailor_vk_recorder_run (rec, 60 * SECOND, &error);
@@ -412,9 +435,28 @@ test_splitk_matches_cpu_reference (void)
   if (ctx == NULL)
     return;
   g_setenv ("TAILOR_VK_MATMUL", "splitk", TRUE);
+  /* Reductions of 256 and more read X (or dY) packed on CPU devices, in blocks of the
+   * kernel's rows: T = 37 leaves the last block ragged. */
+  if (tailor_vk_context_get_info (ctx)->type == TAILOR_VK_DEVICE_CPU)
+    {
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_FORWARD,
+                                                      TAILOR_TYPE_F32, 37, 308, 45),
+                        >=, 37 * 308);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_FORWARD,
+                                                      TAILOR_TYPE_F32, 37, 64, 45),
+                        ==, 0);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_FORWARD,
+                                                      TAILOR_TYPE_F32, 3, 308, 45),
+                        ==, 0);
+    }
   check_forward (rand, TAILOR_TYPE_F32, 37, 308, 45, TRUE, FALSE);
   check_forward (rand, TAILOR_TYPE_Q4_K, 37, 256, 45, TRUE, FALSE);
   check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE);
+  /* The same products reading in place. */
+  g_setenv ("TAILOR_VK_MATMUL_PACK", "0", TRUE);
+  check_forward (rand, TAILOR_TYPE_F32, 37, 308, 45, FALSE, TRUE);
+  check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, FALSE);
+  g_setenv ("TAILOR_VK_MATMUL_PACK", "", TRUE);
   g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
   assert_no_validation_messages ();
 }
@@ -506,13 +548,13 @@ test_rejects_bad_shapes_and_types (void)
   rec = tailor_vk_recorder_new (ctx, FALSE, &error);
   g_assert_no_error (error);
   g_assert_false (tailor_vk_matmul_backward_input (rec, &(TailorVkBufferRange){ buf, 0, 0 },
-                                                   &(TailorVkBufferRange){ buf, 0, 0 }, vw, 2,
-                                                   FALSE, &error));
+                                                   &(TailorVkBufferRange){ buf, 0, 0 }, NULL, vw,
+                                                   2, FALSE, &error));
   g_assert_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_false (tailor_vk_matmul (rec, &(TailorVkBufferRange){ buf, 0, 0 },
-                                    &(TailorVkBufferRange){ buf, 0, 64 }, vw, NULL, 2, FALSE,
-                                    &error));
+                                    &(TailorVkBufferRange){ buf, 0, 64 }, NULL, vw, NULL, 2,
+                                    FALSE, &error));
   g_assert_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID);
   weight_clear (&w);
   assert_no_validation_messages ();
@@ -553,6 +595,7 @@ main (int argc, char *argv[])
   g_unsetenv ("TAILOR_VK_MATMUL");
   g_unsetenv ("TAILOR_VK_MATMUL_TILES");
   g_unsetenv ("TAILOR_VK_MATMUL_FORWARD");
+  g_unsetenv ("TAILOR_VK_MATMUL_PACK");
   g_test_init (&argc, &argv, NULL);
 
   infos = tailor_vk_enumerate_devices (&error);

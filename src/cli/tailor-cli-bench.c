@@ -147,37 +147,77 @@ load_average (void)
   return g_strdup_printf ("%s, %s, %s", fields[0], fields[1], fields[2]);
 }
 
+typedef struct
+{
+  int ic, oc;
+} MatmulShape;
+
+/* "IC×OC,…" (or with x) into shapes; FALSE on anything else. */
+static gboolean
+parse_shapes (const char *text, GArray *shapes)
+{
+  g_auto (GStrv) items = g_strsplit (text, ",", -1);
+  guint i;
+
+  for (i = 0; items[i] != NULL; i++)
+    {
+      g_autofree char *item = g_strstrip (g_strdup (items[i]));
+      char *sep = strstr (item, "×");
+      char *end = NULL;
+      MatmulShape shape;
+      gint64 ic, oc;
+
+      if (sep == NULL)
+        sep = strchr (item, 'x');
+      if (sep == NULL)
+        return FALSE;
+      ic = g_ascii_strtoll (item, &end, 10);
+      if (end != sep)
+        return FALSE;
+      oc = g_ascii_strtoll (sep + (*sep == 'x' ? 1 : strlen ("×")), &end, 10);
+      if (*end != '\0' || ic < 4 || oc < 1 || ic > 65536 || oc > 1 << 20)
+        return FALSE;
+      shape.ic = (int) ic;
+      shape.oc = (int) oc;
+      g_array_append_val (shapes, shape);
+    }
+  return shapes->len > 0;
+}
+
 /* Vulkan: each type's kernel timed with timestamps (median of reps) against the device's fp32
  * GEMM kernel (the F32 weight through the same family), forward and input gradient. */
 static int
-bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
+bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
 {
-  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 }, { 4096, 14336 } };
   static const TailorVkMatmulDirection dirs[] = { TAILOR_VK_MATMUL_FORWARD,
                                                   TAILOR_VK_MATMUL_BACKWARD_INPUT };
   TailorVkContext *ctx = tailor_backend_vk_get_context (b);
   g_autofree char *load = load_average ();
   guint s;
 
-  printf ("# matmul on %s, T = %d, load average %s; GFLOP/s = 2·T·IC·OC / median kernel time "
-          "of %d runs; ceiling: the device's fp32 GEMM (F32 weight, forward)\n",
+  /* This machine's speed swings up to 2× from second to second (other guests on the host's
+   * cores): the median says what a run meets, the best run what the kernel can do. */
+  printf ("# matmul on %s, T = %d, load average %s; GFLOP/s = 2·T·IC·OC / kernel time, median "
+          "and best of %d runs; ceiling: the device's fp32 GEMM (F32 weight, forward)\n",
           tailor_backend_get_name (b), T, load, reps);
-  printf ("%-12s %-8s %-6s %10s %10s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s", "of fp32");
-  for (s = 0; s < G_N_ELEMENTS (shapes); s++)
+  printf ("%-12s %-8s %-6s %10s %10s %8s %8s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s",
+          "of fp32", "best", "of fp32");
+  for (s = 0; s < shapes->len; s++)
     {
-      int IC = shapes[s][0];
-      int OC = shapes[s][1];
+      int IC = g_array_index (shapes, MatmulShape, s).ic;
+      int OC = g_array_index (shapes, MatmulShape, s).oc;
       double flop = 2.0 * T * IC * OC;
       g_autofree char *shape = g_strdup_printf ("%d×%d", IC, OC);
       g_autoptr (GError) error = NULL;
       double ceiling = 0.0;
+      double ceiling_best = 0.0;
       guint k, d;
 
       if (!tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, IC, OC, TAILOR_VK_MATMUL_FORWARD, reps,
-                                   &ceiling, &error))
+                                   &ceiling, &ceiling_best, &error))
         return tailor_cli_fail (error);
-      printf ("%-12s %-8s %-6s %10.2f %10.1f %8s\n", shape, "forward", "fp32", flop / ceiling / 1e6,
-              ceiling, "1.00");
+      printf ("%-12s %-8s %-6s %10.2f %10.1f %8s %8.1f %8s\n", shape, "forward", "fp32",
+              flop / ceiling / 1e6, ceiling, "1.00", ceiling_best, "1.00");
       for (k = 0; types[k] != NULL; k++)
         {
           TailorType type;
@@ -188,6 +228,7 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
             {
               const char *dir = dirs[d] == TAILOR_VK_MATMUL_FORWARD ? "forward" : "dX";
               double gflops = 0.0;
+              double best = 0.0;
 
               if (tailor_type_row_size (type, IC) == 0)
                 {
@@ -195,10 +236,12 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
                           tailor_type_name (type), IC);
                   break;
                 }
-              if (!tailor_vk_matmul_bench (ctx, type, T, IC, OC, dirs[d], reps, &gflops, &error))
+              if (!tailor_vk_matmul_bench (ctx, type, T, IC, OC, dirs[d], reps, &gflops, &best,
+                                           &error))
                 return tailor_cli_fail (error);
-              printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f\n", shape, dir, tailor_type_name (type),
-                      flop / gflops / 1e6, gflops, gflops / ceiling);
+              printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f %8.1f %8.2f\n", shape, dir,
+                      tailor_type_name (type), flop / gflops / 1e6, gflops, gflops / ceiling,
+                      best, best / ceiling_best);
             }
         }
     }
@@ -206,20 +249,19 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, int reps)
 }
 
 static int
-bench_matmul (TailorBackend *b, int T, GStrv types, int reps)
+bench_matmul (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
 {
-  static const int shapes[][2] = { { 576, 1536 }, { 896, 4864 }, { 2048, 8192 }, { 4096, 14336 } };
   guint s;
 
   if (tailor_backend_get_kind (b) != TAILOR_BACKEND_CPU)
-    return bench_matmul_vk (b, T, types, reps);
+    return bench_matmul_vk (b, T, types, shapes, reps);
   printf ("# matmul on %s, T = %d; GFLOP/s = 2·T·IC·OC / best time of %d runs\n",
           tailor_backend_get_name (b), T, reps);
   printf ("%-12s %-8s %-6s %10s %10s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s", "of sgemm");
-  for (s = 0; s < G_N_ELEMENTS (shapes); s++)
+  for (s = 0; s < shapes->len; s++)
     {
-      int IC = shapes[s][0];
-      int OC = shapes[s][1];
+      int IC = g_array_index (shapes, MatmulShape, s).ic;
+      int OC = g_array_index (shapes, MatmulShape, s).oc;
       double flop = 2.0 * T * IC * OC;
       int threads = (int) tailor_parallel_get_n_threads ();
       double ceil_fwd = flop / time_sgemm (T, OC, IC, TRUE, reps, threads) / 1e9;
@@ -476,9 +518,9 @@ gemm_ceiling (TailorBackend *b, int T, int IC, int OC, int reps, int threads, GE
     return 2.0 * T * IC * OC / time_sgemm (T, OC, IC, TRUE, reps, threads) / 1e9;
   ctx = tailor_backend_vk_get_context (b);
   if (!tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, IC, OC, TAILOR_VK_MATMUL_FORWARD, reps,
-                               &fwd, error) ||
+                               &fwd, NULL, error) ||
       !tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, OC, IC, TAILOR_VK_MATMUL_FORWARD, reps,
-                               &bwd, error))
+                               &bwd, NULL, error))
     return -1.0;
   return MAX (fwd, bwd);
 }
@@ -705,6 +747,7 @@ tailor_cli_bench (int argc, char **argv)
   gboolean train = FALSE;
   g_autofree char *device = NULL;
   g_autofree char *types = NULL;
+  g_autofree char *shape_text = NULL;
   g_autofree char *model = NULL;
   g_autofree char *method = NULL;
   g_autofree char *type = NULL;
@@ -724,6 +767,9 @@ tailor_cli_bench (int argc, char **argv)
     { "tokens", 0, 0, G_OPTION_ARG_INT, &tokens, "Rows T of the matmul (default 512)", "T" },
     { "types", 0, 0, G_OPTION_ARG_STRING, &types,
       "Weight types of the matmul (default F32,F16,Q8_0,Q4_0,Q4_K,Q6_K)", "LIST" },
+    { "shapes", 0, 0, G_OPTION_ARG_STRING, &shape_text,
+      "Weight shapes IC×OC of the matmul (default 576×1536,896×4864,2048×8192,4096×14336)",
+      "LIST" },
     { "reps", 0, 0, G_OPTION_ARG_INT, &reps, "Timed runs per measurement (default 3)", "N" },
     { "model", 0, 0, G_OPTION_ARG_STRING, &model,
       "A random model of shape tiny, 135m or qwen0.5b (default tiny; written once to the "
@@ -762,8 +808,14 @@ tailor_cli_bench (int argc, char **argv)
     return tailor_cli_fail (error);
   if (matmul)
     {
+      g_autoptr (GArray) shape_list = g_array_new (FALSE, FALSE, sizeof (MatmulShape));
+
+      if (!parse_shapes (shape_text != NULL ? shape_text : "576x1536,896x4864,2048x8192,4096x14336",
+                         shape_list))
+        return tailor_cli_usage_error (context, "--shapes takes IC×OC pairs separated by "
+                                                "commas, such as 576x1536,896x4864");
       type_list = g_strsplit (types != NULL ? types : "F32,F16,Q8_0,Q4_0,Q4_K,Q6_K", ",", -1);
-      rc = bench_matmul (backend, tokens, type_list, reps);
+      rc = bench_matmul (backend, tokens, type_list, shape_list, reps);
     }
   if (train && rc == TAILOR_CLI_EXIT_OK)
     {

@@ -303,6 +303,31 @@ scratch (VkCompiled *c,
   return TRUE;
 }
 
+/* The packing scratch the matmul kernels read this product's X (or dY) through, in *pack
+ * (NULL where they read it in place). */
+static gboolean
+pack_scratch (VkCompiled *c,
+              TailorVkContext *ctx,
+              TailorVkMatmulDirection direction,
+              TailorType type,
+              guint T,
+              guint IC,
+              guint OC,
+              TailorVkBufferRange *space,
+              const TailorVkBufferRange **pack,
+              GError **error)
+{
+  guint64 n = tailor_vk_matmul_pack_floats (ctx, direction, type, T, IC, OC);
+
+  *pack = NULL;
+  if (n == 0)
+    return TRUE;
+  if (!scratch (c, ctx, "pack", n, space, error))
+    return FALSE;
+  *pack = space;
+  return TRUE;
+}
+
 static gboolean
 unsupported (GError **error, guint index, const TailorOp *op, const char *what)
 {
@@ -359,7 +384,8 @@ static gboolean
 record_matmul (
   VkCompiled *c, TailorVkRecorder *rec, TailorVkContext *ctx, const TailorOp *op, GError **error)
 {
-  TailorVkBufferRange s[4], w;
+  TailorVkBufferRange s[4], w, space;
+  const TailorVkBufferRange *pack = NULL;
   const TailorTensor *t = op->t;
 
   if (op->kind == TAILOR_OP_MATMUL)
@@ -373,7 +399,9 @@ record_matmul (
         (guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS || ((VkBuf *) t[2].buf)->blocks_freed;
 
       if (big && weight != NULL && bindable (ctx, &t[1], &t[3], &t[0]))
-        return tailor_vk_matmul (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), weight,
+        return pack_scratch (c, ctx, TAILOR_VK_MATMUL_FORWARD, t[2].type, T, IC, OC, &space,
+                             &pack, error) &&
+               tailor_vk_matmul (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), pack, weight,
                                  range (&t[3], &s[3]), T, FALSE, error);
       if (big && t[2].type == TAILOR_TYPE_F32 && IC % 4 == 0 && bindable (ctx, &t[1], &t[2], &t[0]))
         return tailor_vk_matmul_f32_forward (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
@@ -393,8 +421,10 @@ record_matmul (
 
       if (((guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS || ((VkBuf *) t[2].buf)->blocks_freed) &&
           weight != NULL && OC % 4 == 0 && bindable (ctx, &t[1], NULL, &t[0]))
-        return tailor_vk_matmul_backward_input (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
-                                                weight, T, TRUE, error);
+        return pack_scratch (c, ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT, t[2].type, T, IC, OC,
+                             &space, &pack, error) &&
+               tailor_vk_matmul_backward_input (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
+                                                pack, weight, T, TRUE, error);
       return weight_f32 (c, rec, ctx, &t[2], 0, OC, &w, error) &&
              tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), &w, NULL, NULL, &g,
                                 error);
@@ -438,7 +468,8 @@ record_lora (VkCompiled *c,
   guint IC = (guint) a->ne[0], r = (guint) rows_of (a, a->ne[0]), OC = (guint) rows_of (b, r);
   guint T = (guint) rows_of (inp, IC);
   TailorVkDropOperand drop_in = dropout > 0.0f ? TAILOR_VK_DROP_A : TAILOR_VK_DROP_NONE;
-  TailorVkBufferRange s[9], dxa;
+  TailorVkBufferRange s[9], dxa, space;
+  const TailorVkBufferRange *pack = NULL;
 
   if (dropout > 0.0f && !present (seed))
     {
@@ -468,8 +499,8 @@ record_lora (VkCompiled *c,
       if ((guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && r % 4 == 0 &&
           bindable (ctx, &t[1], b, &t[0]))
         return tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_FORWARD, range (&t[0], &s[0]),
-                                       range (&t[1], &s[1]), range (b, &s[4]), T, r, OC, scale,
-                                       TRUE, error);
+                                       range (&t[1], &s[1]), NULL, range (b, &s[4]), T, r, OC,
+                                       scale, TRUE, error);
       return tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), range (b, &s[4]),
                                 NULL, NULL, &up, error);
     }
@@ -502,9 +533,11 @@ record_lora (VkCompiled *c,
                            IC % 4 == 0 && r % 4 == 0 && bindable (ctx, NULL, a, &t[0]);
 
       return scratch (c, ctx, "lora", (guint64) T * r, &dxa, error) &&
+             (!dxa_fast || pack_scratch (c, ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                         TAILOR_TYPE_F32, T, r, OC, &space, &pack, error)) &&
              (dxa_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT, &dxa,
-                                                 range (&t[3], &s[3]), range (b, &s[7]), T, r, OC,
-                                                 scale, FALSE, error)
+                                                 range (&t[3], &s[3]), pack, range (b, &s[7]), T,
+                                                 r, OC, scale, FALSE, error)
                        : tailor_vk_op_gemm (rec, &dxa, range (&t[3], &s[3]), range (b, &s[7]), NULL,
                                             NULL, &g_dxa, error)) &&
              tailor_vk_op_gemm (rec, range (&t[2], &s[2]), range (&t[3], &s[3]),
@@ -515,8 +548,8 @@ record_lora (VkCompiled *c,
                                            NULL, range (seed, &s[8]), &g_da, error)) &&
              (!present (&t[0]) ||
               (dinp_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT,
-                                                   range (&t[0], &s[0]), &dxa, range (a, &s[6]), T,
-                                                   IC, r, 1.0f, TRUE, error)
+                                                   range (&t[0], &s[0]), &dxa, NULL,
+                                                   range (a, &s[6]), T, IC, r, 1.0f, TRUE, error)
                          : tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (a, &s[6]),
                                               NULL, range (seed, &s[8]), &g_dinp, error)));
     }

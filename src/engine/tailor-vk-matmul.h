@@ -66,6 +66,7 @@ typedef enum
 gboolean tailor_vk_matmul (TailorVkRecorder *rec,
                            const TailorVkBufferRange *y,
                            const TailorVkBufferRange *x,
+                           const TailorVkBufferRange *pack,
                            const TailorVkWeight *w,
                            const TailorVkBufferRange *bias,
                            guint T,
@@ -76,6 +77,7 @@ gboolean tailor_vk_matmul (TailorVkRecorder *rec,
 gboolean tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
                                           const TailorVkBufferRange *dx,
                                           const TailorVkBufferRange *dy,
+                                          const TailorVkBufferRange *pack,
                                           const TailorVkWeight *w,
                                           guint T,
                                           gboolean accumulate,
@@ -102,6 +104,17 @@ typedef enum
   TAILOR_VK_MATMUL_BACKWARD_WEIGHT /* dW = dYᵀ · X (type must be F32) */
 } TailorVkMatmulDirection;
 
+/* Where the device's kernels read their X (or dY) packed, the floats of scratch that takes
+ * (0 when they read it in place): pass that scratch as pack. pack may be NULL, which reads the
+ * operand in place (slower on CPU devices for long rows); its contents do not matter and are
+ * overwritten. */
+guint64 tailor_vk_matmul_pack_floats (TailorVkContext *ctx,
+                                      TailorVkMatmulDirection direction,
+                                      TailorType type,
+                                      guint T,
+                                      guint IC,
+                                      guint OC);
+
 /* The same kernels over a plain row-major fp32 W (OC, IC) in a buffer range (a LoRA matrix),
  * with the product scaled by alpha: FORWARD y (T, OC) (+)= alpha · x (T, IC) · Wᵀ;
  * BACKWARD_INPUT dx (T, IC) (+)= alpha · dy (T, OC) · W. IC a multiple of 4, and OC too for
@@ -110,6 +123,7 @@ gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
                                  TailorVkMatmulDirection direction,
                                  const TailorVkBufferRange *out,
                                  const TailorVkBufferRange *in,
+                                 const TailorVkBufferRange *pack,
                                  const TailorVkBufferRange *w,
                                  guint T,
                                  guint IC,
@@ -119,7 +133,8 @@ gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
                                  GError **error);
 
 /* Times one matmul of T × K (IC) × N (OC) on random data and random weights of type (warm-up
- * run, then the median of runs timed with timestamps): 2·T·K·N / time in GFLOP/s. */
+ * run, then runs timed with timestamps): 2·T·K·N / time in GFLOP/s for the median run, and in
+ * best (may be NULL) for the fastest. */
 gboolean tailor_vk_matmul_bench (TailorVkContext *ctx,
                                  TailorType type,
                                  guint T,
@@ -128,6 +143,7 @@ gboolean tailor_vk_matmul_bench (TailorVkContext *ctx,
                                  TailorVkMatmulDirection direction,
                                  guint runs,
                                  double *gflops,
+                                 double *best,
                                  GError **error);
 
 G_END_DECLS
