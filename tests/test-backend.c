@@ -1246,6 +1246,62 @@ test_gguf_release_pages_keeps_data (void)
   remove_weights_file (dir);
 }
 
+/* This process's resident file-backed memory in KiB (RssFile of /proc/self/status). */
+static gint64
+rss_file_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, "RssFile:");
+  g_assert_nonnull (line);
+  return g_ascii_strtoll (line + strlen ("RssFile:"), NULL, 10);
+}
+
+/* A backend that copies a weight out of a mapped file (Vulkan) gives the file's pages back, so
+ * the weight is not resident twice; the copy and the file still hold the same bytes. */
+static void
+test_device_upload_releases_file_pages (void)
+{
+  const int IC = 1024;
+  const int OC = 4096;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TailorBackend) b = tailor_backend_new ("vulkan", &error);
+  g_autoptr (TailorGguf) file = NULL;
+  g_autofree guint8 *back = NULL;
+  const TailorGgufTensor *src;
+  TailorTensor w = { 0 };
+  char *dir = NULL;
+  volatile guint8 sum = 0;
+  gint64 before, after;
+
+  if (b == NULL)
+    {
+      g_test_skip ("no Vulkan device");
+      return;
+    }
+  file = mapped_weights_file (IC, OC, &dir);
+  src = tailor_gguf_find_tensor (file, "wf");
+  g_assert_cmpuint (src->n_bytes, ==, (gsize) IC * OC * 4);
+  /* every page of the tensor resident, as after reading the file */
+  for (gsize i = 0; i < src->n_bytes; i += 4096)
+    sum += ((const guint8 *) src->data)[i];
+  before = rss_file_kib ();
+  g_assert_true (tailor_tensor_alloc_from_gguf (b, src, &w, &error));
+  g_assert_no_error (error);
+  after = rss_file_kib ();
+  g_assert_cmpint (before - after, >=, (gint64) src->n_bytes / 1024 * 9 / 10);
+
+  back = g_malloc (src->n_bytes);
+  g_assert_true (tailor_tensor_download (&w, back, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (back, src->n_bytes, src->data, src->n_bytes);
+  tailor_buf_free (w.buf);
+  g_clear_pointer (&file, tailor_gguf_unref);
+  remove_weights_file (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1280,5 +1336,7 @@ main (int argc, char **argv)
                    test_gguf_weights_read_in_place);
   g_test_add_func ("/backend/memory/gguf-release-pages-keeps-data",
                    test_gguf_release_pages_keeps_data);
+  g_test_add_func ("/backend/memory/device-upload-releases-file-pages",
+                   test_device_upload_releases_file_pages);
   return g_test_run ();
 }

@@ -330,6 +330,11 @@ tailor_tensor_alloc_from_gguf (TailorBackend *backend,
       tailor_buf_free (t.buf);
       return FALSE;
     }
+  /* The backend holds its own copy now (a device's memory, which on a CPU implementation of
+   * Vulkan is this process's): the file's pages would hold the weights a second time. Read
+   * again, they come back from the file. */
+  if (src->file != NULL)
+    tailor_gguf_release_pages (src->file, src->data, src->n_bytes);
   *out = t;
   return TRUE;
 }
