@@ -510,18 +510,20 @@ check_texels (const TailorVkDeviceInfo *info, const char *label, guint64 bytes, 
 
 /* Past the matrix-vector path: the block and steps per iteration by device class. */
 static void
-splitk_block_tiles (gboolean cpu, guint mode, TailorType type, guint32 spec[8])
+splitk_block_tiles (gboolean cpu, guint mode, TailorType type, guint32 M, guint32 spec[8])
 {
   /* Forward on llvmpipe: 16 × 16 (256 sums per lane), sixteen reduction steps per loop
    * iteration: each step's 32 texel fetches (out-of-line calls on llvmpipe, about half the
    * time) serve 1024 products. Best of 12 runs in four interleaved rounds (this machine's
    * speed swings 2× from minute to minute): 16 × 16 / 16 24–41 GFLOP/s at 576 × 1536 and
    * 35–39 at 2048 × 8192, 16 × 8 / 8 19–30 and 26–27; 32 × 16, 16 × 32, 24 × 8 and 32 × 8 no
-   * better, one step per iteration half as fast. Elsewhere a register-light 8 × 8, one step
-   * at a time (the input gradient's BN then grows to a whole chunk, BM shrinking). */
+   * better, one step per iteration half as fast. Under 64 rows (a prompt, a short sequence)
+   * 16 × 8 / 8: the bigger block takes llvmpipe tens of seconds to compile per weight type and
+   * gains nothing on so few rows. Elsewhere a register-light 8 × 8, one step at a time (the
+   * input gradient's BN then grows to a whole chunk, BM shrinking). */
   spec[1] = cpu ? 16 : 8;
-  spec[2] = cpu && mode == MODE_FORWARD ? 16 : 8;
-  spec[5] = cpu ? (mode == MODE_WEIGHT ? 8 : 16) : 1;
+  spec[2] = cpu && mode == MODE_FORWARD && M >= 64 ? 16 : 8;
+  spec[5] = cpu ? (mode == MODE_WEIGHT || M < 64 ? 8 : 16) : 1;
   if (cpu && mode == MODE_INPUT && chunk_elements (type) == 8)
     {
       /* F16 and BF16: one 8-element chunk per block row. Over several chunks llvmpipe keeps
@@ -558,7 +560,7 @@ splitk_tiles (TailorVkContext *ctx, guint mode, TailorType type, guint32 M, guin
     }
   else
     {
-      splitk_block_tiles (cpu, mode, type, spec);
+      splitk_block_tiles (cpu, mode, type, M, spec);
       splitk_tiles_override (&spec[1], &spec[2], &spec[5]);
     }
   if (mode == MODE_INPUT && spec[2] % chunk_elements (type) != 0)
