@@ -133,8 +133,8 @@ gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
                                  GError **error);
 
 /* Times one matmul of T × K (IC) × N (OC) on random data and random weights of type (warm-up
- * run, then runs timed with timestamps): 2·T·K·N / time in GFLOP/s for the median run, and in
- * best (may be NULL) for the fastest. */
+ * run, then runs timed with timestamps): 2·T·K·N / time in GFLOP/s for the median run in
+ * gflops and for the fastest in best (either may be NULL, not both). */
 gboolean tailor_vk_matmul_bench (TailorVkContext *ctx,
                                  TailorType type,
                                  guint T,
