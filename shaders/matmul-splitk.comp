@@ -35,8 +35,8 @@ layout (constant_id = 5) const uint KU = 1;
 // MODE 0: each lane owns whole blocks (1) rather than the subgroup splitting one block's
 // reduction (0); see the host's choice in tailor-vk-matmul.c.
 layout (constant_id = 6) const uint OWN = 0;
-// MODE 0 and 1 with lanes owning blocks: A comes packed by matmul-pack.comp (texel
-// (r0 / BM · R4 + k) · BM + i holds step k of row r0 + i) rather than row-major.
+// Lanes owning blocks (the host packs only forwards): A comes packed by matmul-pack.comp
+// (texel (r0 / BM · R4 + k) · BM + i holds step k of row r0 + i) rather than row-major.
 layout (constant_id = 7) const uint PACK = 0;
 layout (local_size_x_id = 0) in;
 

@@ -1,12 +1,16 @@
 #version 450
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Attention backward for keys and values, one invocation per key row (j, kvh), accumulating over
-// the query heads of its group and the queries t ≥ j, in order (deterministic, no atomics):
-// dv_j += Σ p dout_t, dk_j += scale Σ p (dout_t · v_j − delta) q_t, with p recomputed from lse.
+// Attention backward for keys and values. Each invocation takes BK neighbouring key rows
+// j0 … j0 + BK − 1 of one kv head and accumulates over the query heads of its group and the
+// queries t ≥ j0, in order (deterministic, no atomics): dv_j += Σ p dout_t,
+// dk_j += scale Σ p (dout_t · v_j − delta_t) q_t, with p recomputed from lse and zero for
+// t < j. Each fetched query and output-gradient texel serves BK keys (see ops-attention.comp
+// for why BK > 1 on CPU implementations; 1 on GPUs).
 #extension GL_GOOGLE_include_directive : require
 #include "ops-common.glsl"
 
 layout (constant_id = 1) const uint HD = 64;
+layout (constant_id = 2) const uint BK = 1;
 const uint HD4 = HD / 4;
 
 layout (binding = 0, std430) buffer DK { vec4 dk[]; };
@@ -38,49 +42,80 @@ main ()
 {
   uint item = global_index ();
 
-  if (item >= pc.T * pc.n_head_kv)
+  if (item >= (pc.T + BK - 1) / BK * pc.n_head_kv)
     return;
-  uint j = item / pc.n_head_kv;
   uint kvh = item % pc.n_head_kv;
+  uint j0 = item / pc.n_head_kv * BK;
   uint group = pc.n_head / pc.n_head_kv;
-  vec4 k[HD4];
-  vec4 v[HD4];
-  vec4 acc_k[HD4];
-  vec4 acc_v[HD4];
+  vec4 k[BK][HD4];
+  vec4 v[BK][HD4];
+  vec4 acc_k[BK][HD4];
+  vec4 acc_v[BK][HD4];
 
-  for (uint d = 0; d < HD4; d++)
+  // Keys past T repeat the last one; they are never stored.
+  for (uint b = 0; b < BK; b++)
     {
-      k[d] = texelFetch (K, int (pc.k_off + item * HD4 + d));
-      v[d] = texelFetch (V, int (pc.v_off + item * HD4 + d));
-      acc_k[d] = vec4 (0.0);
-      acc_v[d] = vec4 (0.0);
+      uint row = min (j0 + b, pc.T - 1) * pc.n_head_kv + kvh;
+
+      for (uint d = 0; d < HD4; d++)
+        {
+          k[b][d] = texelFetch (K, int (pc.k_off + row * HD4 + d));
+          v[b][d] = texelFetch (V, int (pc.v_off + row * HD4 + d));
+          acc_k[b][d] = vec4 (0.0);
+          acc_v[b][d] = vec4 (0.0);
+        }
     }
   for (uint h = kvh * group; h < (kvh + 1) * group; h++)
-    for (uint t = j; t < pc.T; t++)
+    for (uint t = j0; t < pc.T; t++)
       {
         uint row = t * pc.n_head + h;
         uint qb = pc.q_off + row * HD4;
         uint ob = pc.dout_off + row * HD4;
-        float s = 0.0;
-        float dp = 0.0;
+        vec4 qt[HD4];
+        vec4 ot[HD4];
+        float s[BK];
+        float dp[BK];
 
-        for (uint d = 0; d < HD4; d++)
+        for (uint b = 0; b < BK; b++)
           {
-            s += dot (texelFetch (Q, int (qb + d)), k[d]);
-            dp += dot (texelFetch (DOut, int (ob + d)), v[d]);
+            s[b] = 0.0;
+            dp[b] = 0.0;
           }
-        float p = exp (s * pc.scale - texelFetch (Lse, int (pc.lse_off + h * pc.T + t)).r);
-        float ds = p * (dp - texelFetch (Delta, int (pc.delta_off + row)).r);
-
         for (uint d = 0; d < HD4; d++)
           {
-            acc_v[d] += p * texelFetch (DOut, int (ob + d));
-            acc_k[d] += ds * texelFetch (Q, int (qb + d));
+            qt[d] = texelFetch (Q, int (qb + d));
+            ot[d] = texelFetch (DOut, int (ob + d));
+            for (uint b = 0; b < BK; b++)
+              {
+                s[b] += dot (qt[d], k[b][d]);
+                dp[b] += dot (ot[d], v[b][d]);
+              }
+          }
+        float row_lse = texelFetch (Lse, int (pc.lse_off + h * pc.T + t)).r;
+        float row_delta = texelFetch (Delta, int (pc.delta_off + row)).r;
+
+        for (uint b = 0; b < BK; b++)
+          {
+            // Keys after the query are masked out (the select also drops an overflowing exp).
+            float p = j0 + b <= t ? exp (s[b] * pc.scale - row_lse) : 0.0;
+            float ds = p * (dp[b] - row_delta);
+
+            for (uint d = 0; d < HD4; d++)
+              {
+                acc_v[b][d] += p * ot[d];
+                acc_k[b][d] += ds * qt[d];
+              }
           }
       }
-  for (uint d = 0; d < HD4; d++)
-    {
-      dk[pc.dk_off + item * HD4 + d] += pc.scale * acc_k[d];
-      dv[pc.dv_off + item * HD4 + d] += acc_v[d];
-    }
+  for (uint b = 0; b < BK; b++)
+    if (j0 + b < pc.T)
+      {
+        uint row = (j0 + b) * pc.n_head_kv + kvh;
+
+        for (uint d = 0; d < HD4; d++)
+          {
+            dk[pc.dk_off + row * HD4 + d] += pc.scale * acc_k[b][d];
+            dv[pc.dv_off + row * HD4 + d] += acc_v[b][d];
+          }
+      }
 }

@@ -1,7 +1,6 @@
 #version 450
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Cross-entropy backward over one vocabulary chunk, in place on its logits (T, nc) and/or into
-// their transpose (nc, T), which the input gradient's product reads as a plain weight gradient:
+// Cross-entropy backward over one vocabulary chunk, in place on its logits (T, nc):
 // dlogit = dloss / n_counted · (exp(logit − lse[t]) − [v0 + j = target]) on counted rows, 0 on
 // the others. Each workgroup counts the mask itself (no extra pass), so it covers PER × WG
 // elements to spread those T reads over many outputs: with the one-subgroup workgroups of CPU
@@ -14,10 +13,6 @@ layout (binding = 1) uniform samplerBuffer Lse;
 layout (binding = 2) uniform isamplerBuffer Targets;
 layout (binding = 3) uniform samplerBuffer Mask;
 layout (binding = 4) uniform samplerBuffer DLoss;
-layout (binding = 5, std430) writeonly buffer LogitsT { float logits_t[]; };
-
-const uint IN_PLACE = 1u;
-const uint TRANSPOSED = 2u;
 
 layout (push_constant) uniform Push {
   uint logits_off;
@@ -25,11 +20,9 @@ layout (push_constant) uniform Push {
   uint targets_off;
   uint mask_off;
   uint dloss_off;
-  uint logits_t_off;
   uint T;
   uint nc;
   uint v0;
-  uint mode;
 } pc;
 
 const uint PER = 64u;
@@ -64,9 +57,6 @@ main ()
 
           g = dl * (p - (int (pc.v0 + j) == target ? 1.0 : 0.0));
         }
-      if ((pc.mode & IN_PLACE) != 0u)
-        logits[pc.logits_off + i] = g;
-      if ((pc.mode & TRANSPOSED) != 0u)
-        logits_t[pc.logits_t_off + j * pc.T + t] = g;
+      logits[pc.logits_off + i] = g;
     }
 }

@@ -392,26 +392,18 @@ test_rope_normal_and_neox_match_cpu (void)
 /* ---- Attention ---- */
 
 static void
-test_attention_forward_backward_match_cpu (void)
+check_attention (guint T, guint H, guint HKV, guint HD)
 {
-  enum
-  {
-    T = 13,
-    H = 4,
-    HKV = 2,
-    HD = 16
-  };
   g_autofree float *q = NULL, *k = NULL, *v = NULL, *dout = NULL;
   g_autofree float *dq0 = NULL, *dk0 = NULL, *dv0 = NULL;
   g_autofree float *want = g_new (float, T *H *HD), *got = NULL, *got_lse = NULL;
   g_autofree float *wdq = NULL, *wdk = NULL, *wdv = NULL, *gdq = NULL, *gdk = NULL, *gdv = NULL;
+  g_autofree double *s = g_new (double, T);
   g_autoptr (TailorGraph) g = NULL;
   gint64 nq[3] = { HD, H, T }, nkv[3] = { HD, HKV, T }, nl[2] = { T, H };
   TailorTensor tq, tk, tv, tout, tlse, tdout, tdq, tdk, tdv;
   float scale = 1.0f / sqrtf (HD);
 
-  if (!need_backend ())
-    return;
   q = random_floats (T * H * HD, -1.5, 1.5);
   k = random_floats (T * HKV * HD, -1.5, 1.5);
   v = random_floats (T * HKV * HD, -1, 1);
@@ -442,13 +434,12 @@ test_attention_forward_backward_match_cpu (void)
     for (guint h = 0; h < H; h++)
       {
         double m = -INFINITY, sum = 0;
-        double s[T];
 
         for (guint j = 0; j <= t; j++)
           {
             s[j] = 0;
             for (guint d = 0; d < HD; d++)
-              s[j] += (double) q[(t * H + h) * HD + d] * k[(j * HKV + h / 2) * HD + d];
+              s[j] += (double) q[(t * H + h) * HD + d] * k[(j * HKV + h / (H / HKV)) * HD + d];
             s[j] *= scale;
             m = MAX (m, s[j]);
           }
@@ -470,6 +461,29 @@ test_attention_forward_backward_match_cpu (void)
   free_tensor (&tq), free_tensor (&tk), free_tensor (&tv), free_tensor (&tout);
   free_tensor (&tlse), free_tensor (&tdout), free_tensor (&tdq), free_tensor (&tdk);
   free_tensor (&tdv);
+}
+
+/* The device's own rows per invocation (several on CPU devices), one (GPUs'), and three
+ * (ragged against every T below): short and long sequences (several key tiles), grouped and
+ * plain heads, head sizes of real models. */
+static void
+test_attention_forward_backward_match_cpu (void)
+{
+  static const char *blocks[] = { NULL, "1", "3" };
+
+  if (!need_backend ())
+    return;
+  for (guint b = 0; b < G_N_ELEMENTS (blocks); b++)
+    {
+      if (blocks[b] != NULL)
+        g_setenv ("TAILOR_VK_ATTENTION_BLOCK", blocks[b], TRUE);
+      else
+        g_setenv ("TAILOR_VK_ATTENTION_BLOCK", "", TRUE);
+      check_attention (13, 4, 2, 16);
+      check_attention (70, 6, 2, 48);
+      check_attention (37, 3, 3, 64);
+    }
+  g_setenv ("TAILOR_VK_ATTENTION_BLOCK", "", TRUE);
 }
 
 /* A prompt of 11 queries, then single queries resubmitting one graph at new positions: each
@@ -800,7 +814,7 @@ test_grad_norm_and_adamw_with_clipping_match_cpu (void)
   };
   TailorAdamWHyper hyper = { 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 3.0f, 1.0f, 0.0f };
   g_autofree float *g1 = NULL, *g2 = NULL, *p = NULL, *m = NULL, *v = NULL;
-  g_autofree float *gp = NULL, *gm = NULL, *gv = NULL, *gnorm = NULL;
+  g_autofree float *gp = NULL, *gm = NULL, *gv = NULL, *gnorm = NULL, *p0 = NULL;
   g_autoptr (TailorGraph) g = NULL;
   const float *grads[2];
   gsize sizes[2] = { N1, N2 };
@@ -840,6 +854,7 @@ test_grad_norm_and_adamw_with_clipping_match_cpu (void)
   coef = (float) (hyper.max_grad_norm / (norm + 1e-6));
   for (guint i = 0; i < N2; i++)
     g2[i] *= coef;
+  p0 = g_memdup2 (p, sizeof (float) * N2);
   tailor_ref_adamw_update (p, m, v, g2, N2, hyper.lr, hyper.beta1, hyper.beta2, hyper.eps,
                            hyper.weight_decay, (int) hyper.step);
   gp = download (&tp);
@@ -847,7 +862,12 @@ test_grad_norm_and_adamw_with_clipping_match_cpu (void)
   gv = download (&tv);
   assert_close ("adamw m", gm, m, N2, 1e-7, 1e-5);
   assert_close ("adamw v", gv, v, N2, 1e-9, 1e-5);
-  assert_close ("adamw param", gp, p, N2, 1e-6, 1e-5);
+  /* Each step within 1e-4 of its own size: where m and v are both near 0, m̂ / √v̂ magnifies
+   * the last bits of the clipping factor (the device's norm sums in another order). */
+  for (guint i = 0; i < N2; i++)
+    if (fabsf (gp[i] - p[i]) > 1e-6f + 1e-5f * fabsf (p[i]) + 1e-4f * fabsf (p[i] - p0[i]))
+      g_error ("adamw param: element %u is %.9g, the reference %.9g (step %.9g)", i, gp[i], p[i],
+               p[i] - p0[i]);
   assert_no_validation_messages ();
   free_tensor (&t1), free_tensor (&t2), free_tensor (&tp), free_tensor (&tm);
   free_tensor (&tv), free_tensor (&tn), free_tensor (&th);

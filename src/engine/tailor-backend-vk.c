@@ -485,7 +485,7 @@ record_lora (VkCompiled *c,
       TailorVkGemm up = { T, OC, r, OC, r, 1, r, 1, scale, TRUE };
       gboolean ok;
 
-      /* without dropout the down product is a plain X · Wᵀ: the split-K kernel's */
+      /* without dropout the down product is a plain X · Wᵀ: the fp32 forward kernel's */
       if (dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 &&
           bindable (ctx, inp, a, &t[1]))
         ok = tailor_vk_matmul_f32_forward (rec, range (&t[1], &s[1]), range (inp, &s[2]),
@@ -566,7 +566,8 @@ record_cross_entropy (
   guint C = (guint) w->ne[0], V = (guint) rows_of (w, w->ne[0]);
   guint T = (guint) rows_of (inp, C);
   guint chunk = (guint) MIN ((guint) MAX (op->i[0], 1), V);
-  TailorVkBufferRange s[8], logits, state, wc;
+  TailorVkBufferRange s[8], logits, state, wc, space;
+  const TailorVkBufferRange *pack = NULL;
 
   if (!scratch (c, ctx, "logits", (guint64) T * chunk, &logits, error) ||
       (!backward && !scratch (c, ctx, "loss", (guint64) T * 3, &state, error)))
@@ -576,13 +577,16 @@ record_cross_entropy (
       guint nc = MIN (chunk, V - v0);
       TailorVkBufferRange lc = { logits.buffer, 0, (gsize) T * nc * 4 };
       TailorVkGemm g_logits = { T, nc, C, nc, C, 1, C, 1, 1.0f };
+      gboolean big = (guint64) T * C * nc >= FAST_MATMUL_MIN_MACS && C % 4 == 0;
 
       if (!weight_f32 (c, rec, ctx, w, v0, nc, &wc, error))
         return FALSE;
-      /* The chunk's logits through the split-K kernel where the shapes allow, else the
-       * general product. */
-      if ((guint64) T * C * nc >= FAST_MATMUL_MIN_MACS && C % 4 == 0 &&
-          bindable (ctx, inp, NULL, NULL) && wc.offset % ctx->info->texel_buffer_alignment == 0)
+      big = big && bindable (ctx, inp, NULL, NULL) &&
+            wc.offset % ctx->info->texel_buffer_alignment == 0;
+      /* The chunk's logits through the fp32 forward kernel where the shapes allow (1.2–1.5× the
+       * quantized family's over an F32 weight, in pairs of alternating runs at reductions of
+       * 288 and 576), else the general product. */
+      if (big)
         {
           if (!tailor_vk_matmul_f32_forward (rec, &lc, range (inp, &s[2]), &wc, T, C, nc, NULL,
                                              error))
@@ -598,26 +602,21 @@ record_cross_entropy (
         }
       else
         {
-          /* dlogits; dinp += dlogits · W_chunk; dw rows += dlogitsᵀ · inp. With dlogits also
-           * transposed (nc, T), dinp is a plain weight gradient dlogitsᵀᵀ · W_chunk: the
-           * split-K kernel's, instead of the general product. */
+          /* dlogits in place; dinp += dlogits · W_chunk, an input gradient through the chunk;
+           * dw rows += dlogitsᵀ · inp */
           TailorVkGemm g_dinp = { T, C, nc, C, nc, 1, 1, C, 1.0f, TRUE };
           TailorVkGemm g_dw = { nc, C, T, C, 1, nc, 1, C, 1.0f, TRUE };
-          TailorVkBufferRange lt = { NULL, 0, 0 };
-          gboolean dinp_fast = (guint64) T * C * nc >= FAST_MATMUL_MIN_MACS && C % 4 == 0 &&
-                               T % 4 == 0 && bindable (ctx, NULL, NULL, &t[0]) &&
-                               wc.offset % ctx->info->texel_buffer_alignment == 0;
+          gboolean dinp_fast = big && nc % 4 == 0 && bindable (ctx, NULL, NULL, &t[0]);
 
-          if (dinp_fast && !scratch (c, ctx, "logits-t", (guint64) T * chunk, &lt, error))
+          if (!tailor_vk_op_cross_entropy_backward (rec, &lc, range (&t[6], &s[6]),
+                                                    range (&t[4], &s[4]), range (&t[5], &s[5]),
+                                                    range (&t[7], &s[7]), T, nc, v0, error))
             return FALSE;
-          lt.size = (gsize) nc * T * 4;
-          if (!tailor_vk_op_cross_entropy_backward (
-                rec, &lc, dinp_fast ? &lt : NULL, !dinp_fast || present (&t[1]),
-                range (&t[6], &s[6]), range (&t[4], &s[4]), range (&t[5], &s[5]),
-                range (&t[7], &s[7]), T, nc, v0, error))
-            return FALSE;
-          if (dinp_fast ? !tailor_vk_matmul_backward_weight (rec, range (&t[0], &s[0]), &lt, &wc,
-                                                             nc, C, T, error)
+          if (dinp_fast ? !pack_scratch (c, ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT, TAILOR_TYPE_F32,
+                                         T, C, nc, &space, &pack, error) ||
+                            !tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                     range (&t[0], &s[0]), &lc, pack, &wc, T, C,
+                                                     nc, 1.0f, TRUE, error)
                         : !tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &lc, &wc, NULL, NULL,
                                               &g_dinp, error))
             return FALSE;

@@ -271,7 +271,60 @@ bind_range (const TailorVkDeviceInfo *info,
 }
 
 /* Records shader over groups workgroups with ranges[i] at binding i; push[i] receives binding
- * i's element offset, push[n..n_push) are the kernel's own words. spec1 < 0: no constant 1. */
+ * i's element offset, push[n..n_push) are the kernel's own words. spec[0..n_spec) are
+ * constants 1, 2, … (constant 0 is the workgroup size). */
+static gboolean
+op_dispatch_spec (TailorVkRecorder *rec,
+                  const char *shader,
+                  const KBind *kinds,
+                  const TailorVkBufferRange *const *ranges,
+                  guint n,
+                  guint32 *push,
+                  guint n_push,
+                  const guint32 *extra,
+                  guint n_extra,
+                  guint64 groups,
+                  GError **error)
+{
+  TailorVkContext *ctx = ranges[0]->buffer->ctx;
+  const TailorVkDeviceInfo *info = ctx->info;
+  TailorVkBinding bindings[K_MAX_BINDINGS];
+  TailorVkBufferRange resolved[K_MAX_BINDINGS];
+  guint32 spec[3];
+  TailorVkPipelineDesc desc = {
+    .shader = shader,
+    .bindings = bindings,
+    .n_bindings = n,
+    .push_constant_size = n_push * sizeof (guint32),
+    .spec_constants = spec,
+    .n_spec_constants = 1 + n_extra,
+  };
+  TailorVkPipeline *pipeline;
+  guint32 gx, gy;
+
+  g_assert (n <= K_MAX_BINDINGS && n_push <= K_MAX_PUSH && n <= n_push &&
+            n_extra < G_N_ELEMENTS (spec));
+  for (guint i = 0; i < n; i++)
+    {
+      bindings[i] = kbindings[kinds[i]];
+      if (!bind_range (info, shader, i, kinds[i], ranges[i], &resolved[i], &push[i], error))
+        return FALSE;
+    }
+  if (groups == 0)
+    return TRUE;
+  if (!grid_2d (info, groups, &gx, &gy))
+    return invalid (error, shader, "too many workgroups for one dispatch");
+  spec[0] = op_workgroup (info);
+  for (guint i = 0; i < n_extra; i++)
+    spec[1 + i] = extra[i];
+  pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
+  if (pipeline == NULL)
+    return FALSE;
+  return tailor_vk_recorder_dispatch (rec, pipeline, shader, resolved, n, push,
+                                      n_push * sizeof (guint32), gx, gy, 1, error);
+}
+
+/* op_dispatch_spec with spec1 as constant 1 (none when negative). */
 static gboolean
 op_dispatch (TailorVkRecorder *rec,
              const char *shader,
@@ -284,40 +337,10 @@ op_dispatch (TailorVkRecorder *rec,
              guint64 groups,
              GError **error)
 {
-  TailorVkContext *ctx = ranges[0]->buffer->ctx;
-  const TailorVkDeviceInfo *info = ctx->info;
-  TailorVkBinding bindings[K_MAX_BINDINGS];
-  TailorVkBufferRange resolved[K_MAX_BINDINGS];
-  guint32 spec[2];
-  TailorVkPipelineDesc desc = {
-    .shader = shader,
-    .bindings = bindings,
-    .n_bindings = n,
-    .push_constant_size = n_push * sizeof (guint32),
-    .spec_constants = spec,
-    .n_spec_constants = spec1 >= 0 ? 2 : 1,
-  };
-  TailorVkPipeline *pipeline;
-  guint32 gx, gy;
+  guint32 extra = spec1 >= 0 ? (guint32) spec1 : 0;
 
-  g_assert (n <= K_MAX_BINDINGS && n_push <= K_MAX_PUSH && n <= n_push);
-  for (guint i = 0; i < n; i++)
-    {
-      bindings[i] = kbindings[kinds[i]];
-      if (!bind_range (info, shader, i, kinds[i], ranges[i], &resolved[i], &push[i], error))
-        return FALSE;
-    }
-  if (groups == 0)
-    return TRUE;
-  if (!grid_2d (info, groups, &gx, &gy))
-    return invalid (error, shader, "too many workgroups for one dispatch");
-  spec[0] = op_workgroup (info);
-  spec[1] = spec1 >= 0 ? (guint32) spec1 : 0;
-  pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
-  if (pipeline == NULL)
-    return FALSE;
-  return tailor_vk_recorder_dispatch (rec, pipeline, shader, resolved, n, push,
-                                      n_push * sizeof (guint32), gx, gy, 1, error);
+  return op_dispatch_spec (rec, shader, kinds, ranges, n, push, n_push, &extra, spec1 >= 0,
+                           groups, error);
 }
 
 static guint32
@@ -633,6 +656,23 @@ tailor_vk_op_embedding_backward (TailorVkRecorder *rec,
                       groups_for (dembd, (guint64) T * C), error);
 }
 
+/* Rows per invocation of the attention kernels (their BQ and BK): one on GPUs; on CPU devices
+ * enough that each fetched texel serves several rows while a lane's arrays (two to four of
+ * BQ × HD floats) stay within a few KiB. TAILOR_VK_ATTENTION_BLOCK=N overrides it (tests,
+ * comparisons). */
+static guint32
+attention_block (const TailorVkBufferRange *r, guint hd)
+{
+  const char *forced = g_getenv ("TAILOR_VK_ATTENTION_BLOCK");
+  guint64 n = forced != NULL ? g_ascii_strtoull (forced, NULL, 10) : 0;
+
+  if (n >= 1 && n <= 16)
+    return (guint32) n;
+  if (r->buffer->ctx->info->type != TAILOR_VK_DEVICE_CPU)
+    return 1;
+  return CLAMP (256 / hd, 1, 8);
+}
+
 static gboolean
 check_attention (guint T, guint n_head, guint n_head_kv, guint hd, GError **error)
 {
@@ -659,6 +699,7 @@ tailor_vk_op_attention (TailorVkRecorder *rec,
   static const KBind kinds[] = { K_STORE4, K_STORE, K_TEXF4, K_TEXF4, K_TEXF4 };
   const TailorVkBufferRange *r[] = { out, lse != NULL ? lse : out, q, k, v };
   guint32 push[10];
+  guint32 spec[2] = { hd, attention_block (out, hd) };
 
   if (!check_attention (T, n_head, n_head_kv, hd, error))
     return FALSE;
@@ -667,8 +708,9 @@ tailor_vk_op_attention (TailorVkRecorder *rec,
   push[7] = n_head_kv;
   push[8] = fbits (1.0f / sqrtf ((float) hd));
   push[9] = lse != NULL;
-  return op_dispatch (rec, "ops-attention", kinds, r, 5, push, 10, hd,
-                      groups_for (out, (guint64) T * n_head), error);
+  return op_dispatch_spec (rec, "ops-attention", kinds, r, 5, push, 10, spec, 2,
+                           groups_for (out, (guint64) (T + spec[1] - 1) / spec[1] * n_head),
+                           error);
 }
 
 gboolean
@@ -730,6 +772,7 @@ tailor_vk_op_attention_backward (TailorVkRecorder *rec,
   const TailorVkBufferRange *qr[] = { dq, delta, dout, out, lse, q, k, v };
   const TailorVkBufferRange *kvr[] = { dk, dv, dout, lse, delta, q, k, v };
   guint32 push[12];
+  guint32 spec[2] = { hd, attention_block (dq, hd) };
 
   if (!check_attention (T, n_head, n_head_kv, hd, error))
     return FALSE;
@@ -737,11 +780,12 @@ tailor_vk_op_attention_backward (TailorVkRecorder *rec,
   push[9] = n_head;
   push[10] = n_head_kv;
   push[11] = fbits (1.0f / sqrtf ((float) hd));
-  if (!op_dispatch (rec, "ops-attention-backward-q", q_kinds, qr, 8, push, 12, hd,
-                    groups_for (dq, (guint64) T * n_head), error))
+  if (!op_dispatch_spec (rec, "ops-attention-backward-q", q_kinds, qr, 8, push, 12, spec, 2,
+                         groups_for (dq, (guint64) (T + spec[1] - 1) / spec[1] * n_head), error))
     return FALSE;
-  return op_dispatch (rec, "ops-attention-backward-kv", kv_kinds, kvr, 8, push, 12, hd,
-                      groups_for (dk, (guint64) T * n_head_kv), error);
+  return op_dispatch_spec (rec, "ops-attention-backward-kv", kv_kinds, kvr, 8, push, 12, spec, 2,
+                           groups_for (dk, (guint64) (T + spec[1] - 1) / spec[1] * n_head_kv),
+                           error);
 }
 
 gboolean
@@ -853,8 +897,6 @@ tailor_vk_op_cross_entropy_finish (TailorVkRecorder *rec,
 gboolean
 tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
                                      const TailorVkBufferRange *logits,
-                                     const TailorVkBufferRange *logits_t,
-                                     gboolean in_place,
                                      const TailorVkBufferRange *lse,
                                      const TailorVkBufferRange *targets,
                                      const TailorVkBufferRange *mask,
@@ -864,22 +906,17 @@ tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
                                      guint v0,
                                      GError **error)
 {
-  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI, K_TEXF, K_TEXF, K_STORE };
-  /* without a transposed copy its binding (which the shader names) covers the logits again */
-  const TailorVkBufferRange *r[] = { logits, lse,   targets,
-                                     mask,   dloss, logits_t != NULL ? logits_t : logits };
-  guint32 push[10];
+  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXI, K_TEXF, K_TEXF };
+  const TailorVkBufferRange *r[] = { logits, lse, targets, mask, dloss };
+  guint32 push[8];
 
-  if (!in_place && logits_t == NULL)
-    return invalid (error, "ops-cross-entropy-backward", "no output asked for");
   if (!fits_u32 ((guint64) T * nc, "ops-cross-entropy-backward", error))
     return FALSE;
-  push[6] = T;
-  push[7] = nc;
-  push[8] = v0;
-  push[9] = (in_place ? 1u : 0u) | (logits_t != NULL ? 2u : 0u);
+  push[5] = T;
+  push[6] = nc;
+  push[7] = v0;
   /* each workgroup covers 64 (the shader's PER) elements per invocation */
-  return op_dispatch (rec, "ops-cross-entropy-backward", kinds, r, 6, push, 10, -1,
+  return op_dispatch (rec, "ops-cross-entropy-backward", kinds, r, 5, push, 8, -1,
                       groups_for (logits, ((guint64) T * nc + 63) / 64), error);
 }
 

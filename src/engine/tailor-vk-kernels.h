@@ -217,12 +217,9 @@ gboolean tailor_vk_op_cross_entropy_finish (TailorVkRecorder *rec,
                                             const TailorVkBufferRange *mask,
                                             guint T,
                                             GError **error);
-/* A chunk's logits (T, nc) become dloss · ∂loss/∂logit: in place when in_place, and into
- * logits_t (nc, T) transposed when given. */
+/* A chunk's logits (T, nc) become dloss · ∂loss/∂logit, in place. */
 gboolean tailor_vk_op_cross_entropy_backward (TailorVkRecorder *rec,
                                               const TailorVkBufferRange *logits,
-                                              const TailorVkBufferRange *logits_t,
-                                              gboolean in_place,
                                               const TailorVkBufferRange *lse,
                                               const TailorVkBufferRange *targets,
                                               const TailorVkBufferRange *mask,

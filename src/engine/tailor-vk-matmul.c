@@ -596,9 +596,12 @@ pack_floats (TailorVkContext *ctx, guint mode, TailorType type, guint32 M, guint
 {
   guint32 spec[8] = { 0 };
 
-  /* Rows shorter than 1 KiB do not alias in the cache (and LoRA's rank-long ones would cost
-   * a pass for nothing). */
-  if (!splitk_owns_blocks (ctx, mode, M) || R < 256 ||
+  /* Measured in pairs of alternating runs (T = 512, F32, llvmpipe), packing pays only for
+   * the forward over long rows: it won 8 of 9 pairs at a reduction of 896, 1536 and 2048
+   * (1.1–1.2× by median at 896 and 2048) and tied at 288–768, where rows 1–3 KiB apart
+   * spread over enough cache sets. The input gradient's blocks are half as tall and it lost
+   * or tied at every reduction from 288 to 8192 (1–4 pairs of 9–15 won). */
+  if (!splitk_owns_blocks (ctx, mode, M) || mode != MODE_FORWARD || R < 896 ||
       g_strcmp0 (g_getenv ("TAILOR_VK_MATMUL_PACK"), "0") == 0)
     return 0;
   splitk_tiles (ctx, mode, type, M, spec);
