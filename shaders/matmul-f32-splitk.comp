@@ -20,17 +20,24 @@ layout (constant_id = 0) const uint WG = 8;
 layout (constant_id = 1) const uint BM = 8;
 layout (constant_id = 2) const uint BN = 16;
 layout (constant_id = 3) const uint OWN = 0;
+// LoRA dropout on X (1): each element is multiplied by its mask (ops-dropout.glsl) as read.
+layout (constant_id = 4) const uint DROP = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) writeonly buffer Y { float y[]; };
 layout (binding = 1) uniform samplerBuffer X; // RGBA32F: T × K/4 texels
 layout (binding = 2) uniform samplerBuffer W; // RGBA32F: N × K/4 texels
+layout (binding = 3) uniform isamplerBuffer Seed; // R32I: the dropout seed, with DROP
 
 layout (push_constant) uniform Push {
   uint T;
   uint N;
   uint K4; // K / 4
+  float drop_p;
+  float drop_keep;
 } pc;
+
+#include "ops-dropout.glsl"
 
 void
 main ()
@@ -44,6 +51,7 @@ main ()
   // The host sizes the grid from the subgroup size it was told; a device may pick another size
   // for this pipeline, so the subgroups stride over the rounds instead of owning a fixed one.
   uint stride = gl_NumWorkGroups.x * gl_NumSubgroups;
+  uint seed_hash = DROP != 0 ? dropout_seed_hash (uint (texelFetch (Seed, 0).r)) : 0u;
 
   for (uint b = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID; b < n_rounds; b += stride)
     {
@@ -73,7 +81,11 @@ main ()
           vec4 x[BM];
 
           for (uint i = 0; i < BM; i++)
-            x[i] = texelFetch (X, int (x_base[i] + k));
+            {
+              x[i] = texelFetch (X, int (x_base[i] + k));
+              if (DROP != 0)
+                x[i] *= dropout_mask4 (seed_hash, (x_base[i] + k) * 4, pc.drop_p, pc.drop_keep);
+            }
           for (uint q = 0; q < BN / 4; q++)
             {
               vec4 w0 = texelFetch (W, int (w_base[4 * q] + k));

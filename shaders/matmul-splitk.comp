@@ -38,6 +38,9 @@ layout (constant_id = 6) const uint OWN = 0;
 // Lanes owning blocks (the host packs only forwards): A comes packed by matmul-pack.comp
 // (texel (r0 / BM · R4 + k) · BM + i holds step k of row r0 + i) rather than row-major.
 layout (constant_id = 7) const uint PACK = 0;
+// LoRA dropout (1): MODE 2 multiplies each element of X by its mask (ops-dropout.glsl) as
+// read, MODE 1 each output of the product before it is added.
+layout (constant_id = 8) const uint DROP = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -46,6 +49,7 @@ layout (binding = 2) uniform usamplerBuffer WQ; // RGBA32UI: the weight's quants
 layout (binding = 3) uniform usamplerBuffer WH; // R32UI: high bits of 5- and 6-bit quants
 layout (binding = 4) uniform samplerBuffer WS;  // RG32F: per-chunk scales
 layout (binding = 5) uniform samplerBuffer BIAS; // R32F: N values, read when flags bit 1 is set
+layout (binding = 6) uniform isamplerBuffer Seed; // R32I: the dropout seed, with DROP
 
 layout (push_constant) uniform Push {
   uint M;
@@ -53,9 +57,12 @@ layout (push_constant) uniform Push {
   uint R; // the reduction's length, a multiple of 4
   uint flags;
   float alpha; // scales the product, not the bias or what is accumulated onto
+  float drop_p;
+  float drop_keep;
 } pc;
 
 #include "matmul-dequant.glsl"
+#include "ops-dropout.glsl"
 
 // How far apart A's texels of neighbouring reduction steps of one row lie.
 const uint A_STEP = PACK != 0 ? BM : 1;
@@ -197,6 +204,7 @@ main ()
   // The host sizes the grid from the subgroup size it was told; a device may pick another size
   // for this pipeline, so the subgroups stride over the rounds instead of owning a fixed one.
   uint stride = gl_NumWorkGroups.x * gl_NumSubgroups;
+  uint seed_hash = DROP != 0 ? dropout_seed_hash (uint (texelFetch (Seed, 0).r)) : 0u;
 
   for (uint b = gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID; b < n_rounds; b += stride)
     {
@@ -226,7 +234,13 @@ main ()
               for (uint i = 0; i < BM4; i++)
                 dy[i] = texelFetch (A, int (t * M4 + min (r0 / 4 + i, M4 - 1)));
               for (uint q = 0; q < BN / 4; q++)
-                x[q] = uintBitsToFloat (texelFetch (WQ, int (t * N4 + min (c0 / 4 + q, N4 - 1))));
+                {
+                  uint at = t * N4 + min (c0 / 4 + q, N4 - 1);
+
+                  x[q] = uintBitsToFloat (texelFetch (WQ, int (at)));
+                  if (DROP != 0)
+                    x[q] *= dropout_mask4 (seed_hash, at * 4, pc.drop_p, pc.drop_keep);
+                }
               for (uint i = 0; i < BM; i++)
                 for (uint q = 0; q < BN / 4; q++)
                   acc[i][q] += dy[i / 4][i % 4] * x[q];
@@ -283,6 +297,9 @@ main ()
                         {
                           uint at = r * pc.N + c + e;
                           float v = pc.alpha * acc[i][q][e];
+
+                          if (DROP != 0)
+                            v *= dropout_mask (seed_hash, at, pc.drop_p, pc.drop_keep);
 
                           if ((pc.flags & ADD_BIAS) != 0)
                             v += texelFetch (BIAS, int (c + e)).x;

@@ -22,6 +22,8 @@ layout (constant_id = 4) const uint MODE = 0;
 layout (constant_id = 5) const uint BK = 16;
 layout (constant_id = 6) const uint TM = 4;
 layout (constant_id = 7) const uint TN = 4;
+// LoRA dropout, as in matmul-splitk.comp: MODE 2 on X as read, MODE 1 on each output.
+layout (constant_id = 8) const uint DROP = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -30,6 +32,7 @@ layout (binding = 2) uniform usamplerBuffer WQ;
 layout (binding = 3) uniform usamplerBuffer WH;
 layout (binding = 4) uniform samplerBuffer WS;
 layout (binding = 5) uniform samplerBuffer BIAS;
+layout (binding = 6) uniform isamplerBuffer Seed;
 
 layout (push_constant) uniform Push {
   uint M;
@@ -37,9 +40,12 @@ layout (push_constant) uniform Push {
   uint R;
   uint flags;
   float alpha; // scales the product, not the bias or what is accumulated onto
+  float drop_p;
+  float drop_keep;
 } pc;
 
 #include "matmul-dequant.glsl"
+#include "ops-dropout.glsl"
 
 const uint ACCUMULATE = 1;
 const uint ADD_BIAS = 2;
@@ -70,6 +76,7 @@ main ()
   uint M4 = pc.M / 4;
   uint N4 = pc.N / 4;
   float acc[TM][TN];
+  uint seed_hash = DROP != 0 ? dropout_seed_hash (uint (texelFetch (Seed, 0).r)) : 0u;
 
   for (uint i = 0; i < TM; i++)
     for (uint j = 0; j < TN; j++)
@@ -94,6 +101,9 @@ main ()
               uint t = k0 + kk, n = c0 / 4 + q;
               vec4 v = t < pc.R && n < N4 ? uintBitsToFloat (texelFetch (WQ, int (t * N4 + n)))
                                           : vec4 (0.0);
+
+              if (DROP != 0)
+                v *= dropout_mask4 (seed_hash, (t * N4 + n) * 4, pc.drop_p, pc.drop_keep);
 
               put4 (false, kk * BN + 4 * q, 1, v);
             }
@@ -156,6 +166,8 @@ main ()
             uint at = r * pc.N + c;
             float v = pc.alpha * acc[i][j];
 
+            if (DROP != 0 && MODE == 1)
+              v *= dropout_mask (seed_hash, at, pc.drop_p, pc.drop_keep);
             if ((pc.flags & ADD_BIAS) != 0)
               v += texelFetch (BIAS, int (c)).x;
             if ((pc.flags & ACCUMULATE) != 0)

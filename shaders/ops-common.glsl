@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // What the op kernels share: the workgroup size, the 2-D grid's flat indices, a deterministic
-// workgroup reduction and the LoRA dropout hash.
+// workgroup reduction and the LoRA dropout hash (ops-dropout.glsl).
 //
 // Workgroups are one subgroup wide on CPU implementations (llvmpipe compiles larger ones into
 // coroutines, much slower to build) and 64 wide elsewhere; the host passes WG, a power of two.
@@ -43,25 +43,4 @@ wg_sum (float v)
   return r;
 }
 
-// Wellons' lowbias32, exactly as tailor-cpu-ref.c, so the dropout mask matches bit for bit.
-uint
-hash32 (uint x)
-{
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
-}
-
-// tailor_ref_dropout_factor: 0 with probability p, else keep (= 1 / (1 − p), computed on the
-// host because GLSL division need not round correctly).
-float
-dropout_factor (uint seed, uint index, float p, float keep)
-{
-  if (p <= 0.0)
-    return 1.0;
-  float u = float (hash32 (index ^ hash32 (seed + 0x9e3779b9u)) >> 8) * (1.0 / 16777216.0);
-  return u < p ? 0.0 : keep;
-}
+#include "ops-dropout.glsl"

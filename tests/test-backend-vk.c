@@ -709,8 +709,9 @@ test_lora_with_dropout_matches_cpu (void)
   check_lora (5, 24, 4, 20, 0.25f, 1e-5);
 }
 
-/* Without dropout and past 2²⁰ multiply-adds the up product, d(xa) and d(inp) take the matmul
- * kernels (tailor_vk_matmul_dense), the down product and dA the fp32 split-K ones: ragged T
+/* Past 2²⁰ multiply-adds the up product, d(xa) and d(inp) take the matmul kernels
+ * (tailor_vk_matmul_dense), the down product the fp32 forward, dA and dB the weight gradient's
+ * split-K: ragged T
  * and OC against their blocks. dA sums 261 products of up to ~6 (d(xa) sums 300 of up to
  * 0.5): fp32 sums in another order may differ by ~1e-4 there, while a wrong index or block
  * edge is off by a whole product. */
@@ -718,6 +719,12 @@ static void
 test_lora_large_matches_cpu (void)
 {
   check_lora (261, 288, 16, 300, 0.0f, 1e-3);
+  /* With dropout the down product, dA and d(inp) drop inp's elements in those kernels too, in
+   * both matmul families. */
+  check_lora (261, 288, 16, 300, 0.2f, 1e-3);
+  g_setenv ("TAILOR_VK_MATMUL", "tiled", TRUE);
+  check_lora (261, 288, 16, 300, 0.2f, 1e-3);
+  g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
 }
 
 /* ---- Cross-entropy ---- */

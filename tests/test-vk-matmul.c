@@ -261,9 +261,12 @@ check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gbool
   weight_clear (&w);
 }
 
+/* dw (OC, IC) += alpha · dyᵀ · drop (x), the weight gradient (alpha 1, no dropout) or a LoRA
+ * matrix's (dropout p > 0 on x). */
 static void
-check_backward_weight (GRand *rand, int T, int IC, int OC)
+check_backward_weight (GRand *rand, int T, int IC, int OC, float alpha, float p)
 {
+  const guint32 seed = 977;
   g_autoptr (GError) error = NULL;
   g_autoptr (TailorVkBuffer) dy_buf = NULL;
   g_autoptr (TailorVkBuffer) x_buf = NULL;
@@ -275,37 +278,45 @@ check_backward_weight (GRand *rand, int T, int IC, int OC)
   g_autofree float *want = g_memdup2 (dw0, (gsize) OC * IC * 4);
   g_autofree double *bound = g_new (double, (gsize) OC *IC);
   g_autofree float *got = NULL;
-  g_autofree char *what = g_strdup_printf ("F32 backward-weight T=%d IC=%d OC=%d (%s)", T, IC, OC,
-                                           g_getenv ("TAILOR_VK_MATMUL"));
-  Weight w;
+  g_autofree char *what =
+    g_strdup_printf ("F32 backward-weight T=%d IC=%d OC=%d alpha %g dropout %g (%s)", T, IC, OC,
+                     alpha, p, g_getenv ("TAILOR_VK_MATMUL"));
+  g_autoptr (TailorVkBuffer) seed_buf = NULL;
+  TailorVkDropout drop;
 
-  weight_init (&w, rand, TAILOR_TYPE_F32, IC, OC);
   dy_buf = upload (dy, (gsize) T * OC, "dY");
   x_buf = upload (x, (gsize) T * IC, "X");
   dw_buf = upload (dw0, (gsize) OC * IC, "dW");
+  seed_buf = upload ((const float *) &seed, 1, "seed");
+  drop = (TailorVkDropout){ &(TailorVkBufferRange){ seed_buf, 0, 4 }, p };
 
   rec = tailor_vk_recorder_new (ctx, FALSE, &error);
   g_assert_no_error (error);
   tailor_vk_matmul_backward_weight (rec, &(TailorVkBufferRange){ dw_buf, 0, 0 },
                                     &(TailorVkBufferRange){ dy_buf, 0, 0 },
-                                    &(TailorVkBufferRange){ x_buf, 0, 0 }, T, IC, OC, &error);
+                                    &(TailorVkBufferRange){ x_buf, 0, 0 }, T, IC, OC, alpha,
+                                    p > 0.0f ? &drop : NULL, &error);
   g_assert_no_error (error);
   tailor_vk_recorder_run (rec, 60 * SECOND, &error);
   g_assert_no_error (error);
   got = download (dw_buf, (gsize) OC * IC);
 
-  tailor_ref_matmul_backward (NULL, want, NULL, dy, x, &w.tensor, T, IC, OC);
+  for (gsize i = 0; p > 0.0f && i < (gsize) T * IC; i++)
+    x[i] *= tailor_ref_dropout_factor (seed, (guint32) i, p);
   for (int o = 0; o < OC; o++)
     for (int k = 0; k < IC; k++)
       {
-        double s = fabs (dw0[(gsize) o * IC + k]);
+        double s = 0.0, b = fabs (dw0[(gsize) o * IC + k]);
 
         for (int t = 0; t < T; t++)
-          s += fabs ((double) dy[(gsize) t * OC + o] * x[(gsize) t * IC + k]);
-        bound[(gsize) o * IC + k] = s;
+          {
+            s += (double) dy[(gsize) t * OC + o] * x[(gsize) t * IC + k];
+            b += fabs (alpha * (double) dy[(gsize) t * OC + o] * x[(gsize) t * IC + k]);
+          }
+        want[(gsize) o * IC + k] = (float) (dw0[(gsize) o * IC + k] + alpha * s);
+        bound[(gsize) o * IC + k] = b;
       }
   assert_close (what, got, want, bound, (gsize) OC * IC, T);
-  weight_clear (&w);
 }
 
 /* tailor_vk_matmul_dense over a plain fp32 W (OC, IC) at an offset in a larger buffer, scaled
@@ -348,7 +359,7 @@ check_dense (GRand *rand, int T, int IC, int OC)
       tailor_vk_matmul_dense (
         rec, forward ? TAILOR_VK_MATMUL_FORWARD : TAILOR_VK_MATMUL_BACKWARD_INPUT,
         &(TailorVkBufferRange){ out_buf, 0, 0 }, &(TailorVkBufferRange){ in_buf, 0, 0 }, NULL,
-        &(TailorVkBufferRange){ w_buf, w_off, 0 }, T, IC, OC, 0.5f, TRUE, &error);
+        &(TailorVkBufferRange){ w_buf, w_off, 0 }, T, IC, OC, 0.5f, TRUE, NULL, &error);
       g_assert_no_error (error);
       tailor_vk_recorder_run (rec, 60 * SECOND, &error);
       g_assert_no_error (error);
@@ -413,8 +424,10 @@ run_family (const char *family, guint seed)
       check_backward_input (rand, type, 37, IC, 44, FALSE);
       check_backward_input (rand, type, 19, IC, 20, TRUE);
     }
-  check_backward_weight (rand, 37, 52, 44);
-  check_backward_weight (rand, 70, 96, 36);
+  check_backward_weight (rand, 37, 52, 44, 1.0f, 0.0f);
+  check_backward_weight (rand, 70, 96, 36, 1.0f, 0.0f);
+  check_backward_weight (rand, 37, 52, 16, 2.0f, 0.0f);
+  check_backward_weight (rand, 37, 52, 16, 2.0f, 0.2f);
   check_dense (rand, 37, 16, 44);
   g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
   assert_no_validation_messages ();

@@ -734,7 +734,7 @@ run_matmul (TailorVkContext *ctx,
   g_assert_no_error (error);
   tailor_vk_matmul_f32_forward (rec, &(TailorVkBufferRange){ y_buf, 0, 0 },
                                 &(TailorVkBufferRange){ x_buf, x_offset, 0 },
-                                &(TailorVkBufferRange){ w_buf, 0, 0 }, T, K, N, tiles, &error);
+                                &(TailorVkBufferRange){ w_buf, 0, 0 }, T, K, N, tiles, NULL, &error);
   g_assert_no_error (error);
   tailor_vk_recorder_run (rec, 60 * SECOND, &error);
   g_assert_no_error (error);
@@ -782,7 +782,7 @@ test_kernels_matmul_f32_matches_cpu (void)
   g_assert_no_error (error);
   g_assert_false (tailor_vk_matmul_f32_forward (
     rec, &(TailorVkBufferRange){ buf, 0, 0 }, &(TailorVkBufferRange){ buf, 0, 0 },
-    &(TailorVkBufferRange){ buf, 0, 0 }, 2, 6, 2, NULL, &error));
+    &(TailorVkBufferRange){ buf, 0, 0 }, 2, 6, 2, NULL, NULL, &error));
   g_assert_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID);
   assert_no_validation_messages (ctx);
 }
@@ -830,7 +830,7 @@ test_kernels_matmul_f32_throughput (void)
   g_assert_no_error (error);
   tailor_vk_matmul_f32_forward (rec, &(TailorVkBufferRange){ y_buf, 0, 0 },
                                 &(TailorVkBufferRange){ x_buf, 0, 0 },
-                                &(TailorVkBufferRange){ w_buf, 0, 0 }, T, K, N, NULL, &error);
+                                &(TailorVkBufferRange){ w_buf, 0, 0 }, T, K, N, NULL, NULL, &error);
   g_assert_no_error (error);
   /* One recording, submitted again for each timed run. */
   for (guint r = 0; r < runs; r++)
@@ -889,7 +889,7 @@ test_recorder_wait_times_out (void)
     {
       tailor_vk_matmul_f32_forward (rec, &(TailorVkBufferRange){ y_buf, 0, 0 },
                                     &(TailorVkBufferRange){ x_buf, 0, 0 },
-                                    &(TailorVkBufferRange){ w_buf, 0, 0 }, T, K, N, NULL, &error);
+                                    &(TailorVkBufferRange){ w_buf, 0, 0 }, T, K, N, NULL, NULL, &error);
       g_assert_no_error (error);
     }
   g_assert_false (tailor_vk_recorder_run (rec, 0, &error));

@@ -14,6 +14,7 @@
 #include "tailor-backend.h"
 #include "tailor-cli-bench.h"
 #include "tailor-cli-private.h"
+#include "tailor-run-config.h"
 #include "tailor-cli-train.h"
 #include "tailor-parallel.h"
 #include "tailor-train.h"
@@ -536,6 +537,7 @@ typedef struct
   int seq;
   int steps;
   int rank;
+  double dropout;
   int reps;
   gboolean checkpointing;
   gboolean profile;
@@ -637,6 +639,8 @@ bench_train (TailorBackend *b, const TrainArgs *args)
   if (config.method != TAILOR_TRAIN_FULL)
     adapter = tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, args->rank,
                                       2.0f * args->rank, FALSE, 0.0f, 1);
+  if (config.method != TAILOR_TRAIN_FULL)
+    config.dropout = (float) args->dropout;
   step = tailor_step_new (b, model, &config, adapter, &error);
   if (step == NULL)
     return tailor_cli_fail (error);
@@ -706,8 +710,8 @@ bench_train (TailorBackend *b, const TrainArgs *args)
           tailor_type_name (type), tailor_train_method_name (config.method), seq, steps,
           loadavg[0]);
   if (config.method != TAILOR_TRAIN_FULL)
-    printf ("LoRA            rank %d, alpha %d, on all linear layers\n", args->rank,
-            2 * args->rank);
+    printf ("LoRA            rank %d, alpha %d, dropout %g, on all linear layers\n", args->rank,
+            2 * args->rank, args->dropout);
   printf ("checkpointing   %s\n", args->checkpointing ? "on (each layer's input kept)" : "off");
   printf ("tokens/s        %.1f (steps %.3f–%.3f s)\n", seq * steps / elapsed,
           best (step_s, steps), elapsed / steps);
@@ -759,6 +763,7 @@ tailor_cli_bench (int argc, char **argv)
   int seq = 256;
   int steps = 3;
   int rank = 16;
+  double dropout = -1.0;
   int reps = 3;
   gboolean checkpointing = FALSE;
   gboolean profile = FALSE;
@@ -785,6 +790,8 @@ tailor_cli_bench (int argc, char **argv)
     { "seq", 0, 0, G_OPTION_ARG_INT, &seq, "Sequence length (default 256)", "N" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Timed steps (default 3)", "N" },
     { "rank", 0, 0, G_OPTION_ARG_INT, &rank, "LoRA rank (default 16)", "R" },
+    { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &dropout,
+      "LoRA dropout (default a run's, 0.05)", "P" },
     { "checkpointing", 0, 0, G_OPTION_ARG_NONE, &checkpointing,
       "Gradient checkpointing: keep each layer's input only, recompute the layer", NULL },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
@@ -807,6 +814,15 @@ tailor_cli_bench (int argc, char **argv)
     return tailor_cli_usage_error (context, "--tokens, --seq, --steps, --rank and --reps must "
                                             "be positive (--seq at least 2)");
 
+  if (dropout < 0.0)
+    {
+      g_autoptr (TailorRunConfig) defaults = tailor_run_config_new ();
+
+      dropout = defaults->lora_dropout;
+    }
+  else if (dropout >= 1.0)
+    return tailor_cli_usage_error (context, "--dropout must be below 1");
+
   backend = tailor_backend_new (device, &error);
   if (backend == NULL)
     return tailor_cli_fail (error);
@@ -824,8 +840,8 @@ tailor_cli_bench (int argc, char **argv)
   if (train && rc == TAILOR_CLI_EXIT_OK)
     {
       TrainArgs args = { model != NULL ? model : "tiny", method != NULL ? method : "full",
-                         type != NULL ? type : "F32", seq, steps, rank, reps, checkpointing,
-                         profile };
+                         type != NULL ? type : "F32", seq, steps, rank, dropout, reps,
+                         checkpointing, profile };
 
       rc = bench_train (backend, &args);
     }

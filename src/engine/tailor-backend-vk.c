@@ -405,7 +405,7 @@ record_matmul (
                                  range (&t[3], &s[3]), T, FALSE, error);
       if (big && t[2].type == TAILOR_TYPE_F32 && IC % 4 == 0 && bindable (ctx, &t[1], &t[2], &t[0]))
         return tailor_vk_matmul_f32_forward (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
-                                             range (&t[2], &s[2]), T, IC, OC, NULL, error) &&
+                                             range (&t[2], &s[2]), T, IC, OC, NULL, NULL, error) &&
                (!present (&t[3]) || tailor_vk_op_add (rec, &s[0], &s[0], range (&t[3], &s[3]),
                                                       (guint64) T * OC, OC, error));
       return weight_f32 (c, rec, ctx, &t[2], 0, OC, &w, error) &&
@@ -440,7 +440,7 @@ record_matmul (
       if ((guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 && OC % 4 == 0 &&
           bindable (ctx, &t[2], &t[3], &t[0]))
         ok = tailor_vk_matmul_backward_weight (rec, range (&t[0], &s[0]), range (&t[2], &s[2]),
-                                               range (&t[3], &s[3]), T, IC, OC, error);
+                                               range (&t[3], &s[3]), T, IC, OC, 1.0f, NULL, error);
       else
         ok = tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[2], &s[2]),
                                 range (&t[3], &s[3]), NULL, NULL, &g, error);
@@ -468,8 +468,8 @@ record_lora (VkCompiled *c,
   guint IC = (guint) a->ne[0], r = (guint) rows_of (a, a->ne[0]), OC = (guint) rows_of (b, r);
   guint T = (guint) rows_of (inp, IC);
   TailorVkDropOperand drop_in = dropout > 0.0f ? TAILOR_VK_DROP_A : TAILOR_VK_DROP_NONE;
-  TailorVkBufferRange s[9], dxa, space;
-  const TailorVkBufferRange *pack = NULL;
+  TailorVkBufferRange s[9], dxa;
+  TailorVkDropout drop = { NULL, 0.0f };
 
   if (dropout > 0.0f && !present (seed))
     {
@@ -478,6 +478,8 @@ record_lora (VkCompiled *c,
                    tailor_op_kind_name (op->kind), dropout);
       return FALSE;
     }
+  if (dropout > 0.0f)
+    drop = (TailorVkDropout){ range (seed, &s[backward ? 8 : 5]), dropout };
   if (!backward)
     {
       /* xa (T, r) = drop (inp) · Aᵀ, then out += scale · xa · Bᵀ */
@@ -485,11 +487,12 @@ record_lora (VkCompiled *c,
       TailorVkGemm up = { T, OC, r, OC, r, 1, r, 1, scale, TRUE };
       gboolean ok;
 
-      /* without dropout the down product is a plain X · Wᵀ: the fp32 forward kernel's */
-      if (dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 &&
+      /* the down product through the fp32 forward kernel, dropping inp's elements as read */
+      if ((guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 &&
           bindable (ctx, inp, a, &t[1]))
         ok = tailor_vk_matmul_f32_forward (rec, range (&t[1], &s[1]), range (inp, &s[2]),
-                                           range (a, &s[3]), T, IC, r, NULL, error);
+                                           range (a, &s[3]), T, IC, r, NULL,
+                                           dropout > 0.0f ? &drop : NULL, error);
       else
         ok = tailor_vk_op_gemm (rec, range (&t[1], &s[1]), range (inp, &s[2]), range (a, &s[3]),
                                 NULL, range (seed, &s[5]), &down, error);
@@ -500,7 +503,7 @@ record_lora (VkCompiled *c,
           bindable (ctx, &t[1], b, &t[0]))
         return tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_FORWARD, range (&t[0], &s[0]),
                                        range (&t[1], &s[1]), NULL, range (b, &s[4]), T, r, OC,
-                                       scale, TRUE, error);
+                                       scale, TRUE, NULL, error);
       return tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), range (b, &s[4]),
                                 NULL, NULL, &up, error);
     }
@@ -520,36 +523,38 @@ record_lora (VkCompiled *c,
         1,      IC, 1.0f, TRUE, FALSE, dropout > 0.0f ? TAILOR_VK_DROP_C : TAILOR_VK_DROP_NONE,
         dropout
       };
-
-      /* without dropout dA is a plain weight gradient: the split-K kernel's */
-      gboolean da_fast = dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS &&
-                         IC % 4 == 0 && r % 4 == 0 && bindable (ctx, inp, NULL, &t[1]);
-
-      /* d(xa) and, without dropout, d(inp) are input gradients through B and A: the matmul
-       * kernels' */
-      gboolean dxa_fast = (guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && r % 4 == 0 &&
-                          OC % 4 == 0 && bindable (ctx, &t[3], b, NULL);
-      gboolean dinp_fast = dropout <= 0.0f && (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS &&
-                           IC % 4 == 0 && r % 4 == 0 && bindable (ctx, NULL, a, &t[0]);
+      const TailorVkDropout *dropping = dropout > 0.0f ? &drop : NULL;
+      gboolean big_in = (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 && r % 4 == 0;
+      gboolean big_out = (guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && OC % 4 == 0 && r % 4 == 0;
+      /* d(xa) and d(inp) are input gradients through B and A, dB and dA weight gradients (dA
+       * of the dropped input): the matmul kernels', dropout included */
+      gboolean dxa_fast = big_out && bindable (ctx, &t[3], b, NULL);
+      gboolean db_fast = big_out && bindable (ctx, &t[3], &t[5], &t[2]);
+      gboolean da_fast = big_in && bindable (ctx, inp, NULL, &t[1]);
+      gboolean dinp_fast = big_in && bindable (ctx, NULL, a, &t[0]);
 
       return scratch (c, ctx, "lora", (guint64) T * r, &dxa, error) &&
-             (!dxa_fast || pack_scratch (c, ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
-                                         TAILOR_TYPE_F32, T, r, OC, &space, &pack, error)) &&
              (dxa_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT, &dxa,
-                                                 range (&t[3], &s[3]), pack, range (b, &s[7]), T,
-                                                 r, OC, scale, FALSE, error)
+                                                 range (&t[3], &s[3]), NULL, range (b, &s[7]), T,
+                                                 r, OC, scale, FALSE, NULL, error)
                        : tailor_vk_op_gemm (rec, &dxa, range (&t[3], &s[3]), range (b, &s[7]), NULL,
                                             NULL, &g_dxa, error)) &&
-             tailor_vk_op_gemm (rec, range (&t[2], &s[2]), range (&t[3], &s[3]),
-                                range (&t[5], &s[5]), NULL, NULL, &g_db, error) &&
+             (db_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[2], &s[2]),
+                                                          range (&t[3], &s[3]),
+                                                          range (&t[5], &s[5]), T, r, OC, scale,
+                                                          NULL, error)
+                      : tailor_vk_op_gemm (rec, range (&t[2], &s[2]), range (&t[3], &s[3]),
+                                           range (&t[5], &s[5]), NULL, NULL, &g_db, error)) &&
              (da_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[1], &s[1]), &dxa,
-                                                          range (inp, &s[4]), T, IC, r, error)
+                                                          range (inp, &s[4]), T, IC, r, 1.0f,
+                                                          dropping, error)
                       : tailor_vk_op_gemm (rec, range (&t[1], &s[1]), &dxa, range (inp, &s[4]),
                                            NULL, range (seed, &s[8]), &g_da, error)) &&
              (!present (&t[0]) ||
               (dinp_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT,
                                                    range (&t[0], &s[0]), &dxa, NULL,
-                                                   range (a, &s[6]), T, IC, r, 1.0f, TRUE, error)
+                                                   range (a, &s[6]), T, IC, r, 1.0f, TRUE,
+                                                   dropping, error)
                          : tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (a, &s[6]),
                                               NULL, range (seed, &s[8]), &g_dinp, error)));
     }
@@ -589,7 +594,7 @@ record_cross_entropy (
       if (big)
         {
           if (!tailor_vk_matmul_f32_forward (rec, &lc, range (inp, &s[2]), &wc, T, C, nc, NULL,
-                                             error))
+                                             NULL, error))
             return FALSE;
         }
       else if (!tailor_vk_op_gemm (rec, &lc, range (inp, &s[2]), &wc, NULL, NULL, &g_logits, error))
@@ -616,7 +621,7 @@ record_cross_entropy (
                                          T, C, nc, &space, &pack, error) ||
                             !tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT,
                                                      range (&t[0], &s[0]), &lc, pack, &wc, T, C,
-                                                     nc, 1.0f, TRUE, error)
+                                                     nc, 1.0f, TRUE, NULL, error)
                         : !tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &lc, &wc, NULL, NULL,
                                               &g_dinp, error))
             return FALSE;
@@ -631,7 +636,7 @@ record_cross_entropy (
                   bindable (ctx, inp, NULL, &t[1]) &&
                   dw.offset % ctx->info->storage_buffer_alignment == 0)
                 ok = tailor_vk_matmul_backward_weight (rec, &dw, &lc, range (inp, &s[2]), T, C, nc,
-                                                       error);
+                                                       1.0f, NULL, error);
               else
                 ok =
                   tailor_vk_op_gemm (rec, &dw, &lc, range (inp, &s[2]), NULL, NULL, &g_dw, error);

@@ -90,6 +90,15 @@ tailor_vk_swiglu_forward (TailorVkRecorder *rec,
                                       sizeof push, gx, gy, 1, error);
 }
 
+static guint32
+fbits (float f)
+{
+  guint32 u;
+
+  memcpy (&u, &f, sizeof u);
+  return u;
+}
+
 gboolean
 tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
                               const TailorVkBufferRange *y,
@@ -99,27 +108,29 @@ tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
                               guint K,
                               guint N,
                               const TailorVkMatmulTiles *tiles,
+                              const TailorVkDropout *drop,
                               GError **error)
 {
   static const TailorVkBinding bindings[] = {
     { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
   };
   TailorVkContext *ctx;
   const TailorVkDeviceInfo *info;
-  guint32 spec[4];
+  guint32 spec[5];
   TailorVkPipelineDesc desc = {
     .shader = "matmul-f32-splitk",
     .bindings = bindings,
     .n_bindings = G_N_ELEMENTS (bindings),
-    .push_constant_size = 3 * sizeof (guint32),
+    .push_constant_size = 5 * sizeof (guint32),
     .spec_constants = spec,
     .n_spec_constants = G_N_ELEMENTS (spec),
   };
-  TailorVkBufferRange ranges[3];
+  TailorVkBufferRange ranges[4];
   TailorVkPipeline *pipeline;
-  guint32 push[3];
+  guint32 push[5];
   guint64 n_blocks, groups;
   guint32 per_group;
 
@@ -139,6 +150,18 @@ tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
       !exact_range (x, (guint64) T * K * 4, &ranges[1]) ||
       !exact_range (w, (guint64) N * K * 4, &ranges[2]))
     return invalid (error, "matmul", "a buffer range is shorter than its matrix");
+  /* Without dropout a stand-in for the seed the kernel never reads. */
+  ranges[3] = (TailorVkBufferRange){ ranges[2].buffer, ranges[2].offset, 16 };
+  spec[4] = 0;
+  push[3] = push[4] = 0;
+  if (drop != NULL && drop->p > 0.0f)
+    {
+      if (drop->p >= 1.0f || !exact_range (drop->seed, 4, &ranges[3]))
+        return invalid (error, "matmul", "dropout needs p below 1 and a seed");
+      spec[4] = 1;
+      push[3] = fbits (drop->p);
+      push[4] = fbits (1.0f / (1.0f - drop->p));
+    }
 
   /* On llvmpipe a 16 × 16 block per 8-lane subgroup, one subgroup per workgroup, measured
    * fastest (more blocks per workgroup make llvmpipe build coroutines: slower to compile, no
@@ -175,7 +198,7 @@ tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
   push[0] = T;
   push[1] = N;
   push[2] = K / 4;
-  return tailor_vk_recorder_dispatch (rec, pipeline, "matmul_f32_forward", ranges, 3, push,
+  return tailor_vk_recorder_dispatch (rec, pipeline, "matmul_f32_forward", ranges, 4, push,
                                       sizeof push, (guint32) groups, 1, 1, error);
 }
 
@@ -355,15 +378,6 @@ groups_for (const TailorVkBufferRange *r, guint64 invocations)
   guint32 wg = wg_of (r);
 
   return (invocations + wg - 1) / wg;
-}
-
-static guint32
-fbits (float f)
-{
-  guint32 u;
-
-  memcpy (&u, &f, sizeof u);
-  return u;
 }
 
 static gboolean

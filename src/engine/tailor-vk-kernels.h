@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tailor-backend.h"
+#include "tailor-vk-matmul.h"
 #include "tailor-vk-recorder.h"
 
 G_BEGIN_DECLS
@@ -25,8 +26,8 @@ typedef struct
   guint32 block_n;
 } TailorVkMatmulTiles;
 
-/* Y (T, N) = X (T, K) · Wᵀ with W (N, K), fp32, rows contiguous; K a multiple of 4 and the
- * X and W offsets aligned for texel buffers. tiles may be NULL. */
+/* Y (T, N) = drop (X) (T, K) · Wᵀ with W (N, K), fp32, rows contiguous; K a multiple of 4 and
+ * the X and W offsets aligned for texel buffers. tiles and drop may be NULL. */
 gboolean tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
                                        const TailorVkBufferRange *y,
                                        const TailorVkBufferRange *x,
@@ -35,6 +36,7 @@ gboolean tailor_vk_matmul_f32_forward (TailorVkRecorder *rec,
                                        guint K,
                                        guint N,
                                        const TailorVkMatmulTiles *tiles,
+                                       const TailorVkDropout *drop,
                                        GError **error);
 
 /* ---- Op kernels (behind tailor-backend-vk.c) ----

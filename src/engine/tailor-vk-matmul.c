@@ -466,7 +466,7 @@ exact_range (const TailorVkBufferRange *in, guint64 bytes, TailorVkBufferRange *
 typedef struct
 {
   guint32 M, N, R, flags;
-  float alpha;
+  float alpha, drop_p, drop_keep;
 } Push;
 
 /* TAILOR_VK_MATMUL_TILES=<BM>x<BN>[/<KU>] (multiples of 4, BM × BN ≤ 256, KU 1 … 16)
@@ -656,7 +656,8 @@ dispatch (TailorVkRecorder *rec,
           TailorType type,
           const TailorVkBufferRange ranges_in[6],
           const TailorVkBufferRange *pack,
-          const Push *push,
+          const TailorVkDropout *drop,
+          const Push *push_in,
           GError **error)
 {
   static const TailorVkBinding bindings[] = {
@@ -666,20 +667,34 @@ dispatch (TailorVkRecorder *rec,
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32_SFLOAT, FALSE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
   };
   const TailorVkDeviceInfo *info = ctx->info;
   gboolean cpu = info->type == TAILOR_VK_DEVICE_CPU;
+  Push p = *push_in;
+  const Push *push = &p;
   TailorVkPipelineDesc desc = {
     .bindings = bindings,
     .n_bindings = G_N_ELEMENTS (bindings),
     .push_constant_size = sizeof (Push),
   };
-  TailorVkBufferRange ranges[6];
+  TailorVkBufferRange ranges[7];
   TailorVkPipeline *pipeline;
-  guint32 spec[8] = { 0 };
+  guint32 spec[9] = { 0 };
   guint32 gx, gy;
 
-  memcpy (ranges, ranges_in, sizeof ranges);
+  memcpy (ranges, ranges_in, 6 * sizeof ranges[0]);
+  /* Without dropout a stand-in for the seed the kernel never reads. */
+  ranges[6] = (TailorVkBufferRange){ ranges[2].buffer, ranges[2].offset, 16 };
+  if (drop != NULL && drop->p > 0.0f)
+    {
+      if (drop->p >= 1.0f || mode == MODE_FORWARD || !exact_range (drop->seed, 4, &ranges[6]))
+        return invalid (error, label,
+                        "dropout needs p below 1, a seed and a gradient (not a forward)");
+      p.drop_p = drop->p;
+      p.drop_keep = 1.0f / (1.0f - drop->p);
+      spec[8] = 1;
+    }
   if ((mode == MODE_WEIGHT || push->M > 4) &&
       tailor_vk_matmul_get_family (ctx) != TAILOR_VK_MATMUL_SPLITK)
     {
@@ -702,11 +717,11 @@ dispatch (TailorVkRecorder *rec,
         return invalid (error, label, "the matrix needs more workgroups than the device allows");
       desc.shader = "matmul-tiled";
       desc.spec_constants = spec;
-      desc.n_spec_constants = 8;
+      desc.n_spec_constants = 9;
       pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
       if (pipeline == NULL)
         return FALSE;
-      return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 6, push, sizeof *push,
+      return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 7, push, sizeof *push,
                                           (guint32) groups_x, (guint32) groups_y, 1, error);
     }
 
@@ -738,11 +753,11 @@ dispatch (TailorVkRecorder *rec,
     gy = 1;
     desc.shader = "matmul-splitk";
     desc.spec_constants = spec;
-    desc.n_spec_constants = 8;
+    desc.n_spec_constants = 9;
     pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
     if (pipeline == NULL)
       return FALSE;
-    return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 6, push, sizeof *push, gx, gy,
+    return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 7, push, sizeof *push, gx, gy,
                                         1, error);
   }
 }
@@ -810,7 +825,7 @@ tailor_vk_matmul (TailorVkRecorder *rec,
         return invalid (error, "matmul", "the bias range is shorter than OC floats");
       push.flags |= FLAG_BIAS;
     }
-  return dispatch (rec, ctx, "matmul_forward", MODE_FORWARD, w->type, ranges, pack, &push,
+  return dispatch (rec, ctx, "matmul_forward", MODE_FORWARD, w->type, ranges, pack, NULL, &push,
                    error);
 }
 
@@ -845,7 +860,7 @@ tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
     return FALSE;
   weight_ranges (w, ranges);
   push = (Push){ T, (guint32) w->IC, (guint32) w->OC, accumulate ? FLAG_ACCUMULATE : 0, 1.0f };
-  return dispatch (rec, ctx, "matmul_backward_input", MODE_INPUT, w->type, ranges, pack, &push,
+  return dispatch (rec, ctx, "matmul_backward_input", MODE_INPUT, w->type, ranges, pack, NULL, &push,
                    error);
 }
 
@@ -857,6 +872,8 @@ tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
                                   guint T,
                                   guint IC,
                                   guint OC,
+                                  float alpha,
+                                  const TailorVkDropout *drop,
                                   GError **error)
 {
   TailorVkContext *ctx;
@@ -885,9 +902,9 @@ tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
   /* Stand-ins the fp32 path never reads. */
   ranges[3] = ranges[4] = ranges[5] =
     (TailorVkBufferRange){ ranges[1].buffer, ranges[1].offset, 16 };
-  push = (Push){ OC, IC, T, FLAG_ACCUMULATE, 1.0f };
+  push = (Push){ OC, IC, T, FLAG_ACCUMULATE, alpha };
   return dispatch (rec, ctx, "matmul_backward_weight", MODE_WEIGHT, TAILOR_TYPE_F32, ranges, NULL,
-                   &push, error);
+                   drop, &push, error);
 }
 
 gboolean
@@ -902,6 +919,7 @@ tailor_vk_matmul_dense (TailorVkRecorder *rec,
                         guint OC,
                         float alpha,
                         gboolean accumulate,
+                        const TailorVkDropout *drop,
                         GError **error)
 {
   const char *label = "matmul_dense";
@@ -937,7 +955,7 @@ tailor_vk_matmul_dense (TailorVkRecorder *rec,
   push =
     (Push){ T, (guint32) out_cols, (guint32) in_cols, accumulate ? FLAG_ACCUMULATE : 0, alpha };
   return dispatch (rec, ctx, label, forward ? MODE_FORWARD : MODE_INPUT, TAILOR_TYPE_F32, ranges,
-                   pack, &push, error);
+                   pack, drop, &push, error);
 }
 
 static int
@@ -1056,7 +1074,7 @@ tailor_vk_matmul_bench (TailorVkContext *ctx,
       ok = tailor_vk_matmul_backward_input (rec, &o, &i, pp, w, T, FALSE, error);
     else
       ok = tailor_vk_matmul_backward_weight (rec, &o, &i, &(TailorVkBufferRange){ other, 0, 0 }, T,
-                                             K, N, error);
+                                             K, N, 1.0f, NULL, error);
   }
   if (!ok)
     return FALSE;

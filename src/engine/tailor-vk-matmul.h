@@ -83,8 +83,18 @@ gboolean tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
                                           gboolean accumulate,
                                           GError **error);
 
-/* dw (OC, IC) += dyᵀ · x with dy (T, OC), x (T, IC), all fp32 (the gradient of an F32 weight
- * for full fine-tuning, in the weight's own layout); IC and OC multiples of 4. */
+/* LoRA dropout on one operand of a gradient's product: element i of it is zeroed or scaled by
+ * 1 / (1 − p) as tailor_ref_dropout_factor (seed, i, p) says, seed the first value of an R32I
+ * range (a forward takes it on X through tailor_vk_matmul_f32_forward). */
+typedef struct
+{
+  const TailorVkBufferRange *seed;
+  float p;
+} TailorVkDropout;
+
+/* dw (OC, IC) += alpha · dyᵀ · drop (x) with dy (T, OC), x (T, IC), all fp32 (the gradient of
+ * an F32 weight for full fine-tuning, in the weight's own layout, or of a LoRA matrix); IC and
+ * OC multiples of 4; drop may be NULL. */
 gboolean tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
                                            const TailorVkBufferRange *dw,
                                            const TailorVkBufferRange *dy,
@@ -92,6 +102,8 @@ gboolean tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
                                            guint T,
                                            guint IC,
                                            guint OC,
+                                           float alpha,
+                                           const TailorVkDropout *drop,
                                            GError **error);
 
 /* The family a recorder's context uses now (AUTO resolved). */
@@ -117,8 +129,8 @@ guint64 tailor_vk_matmul_pack_floats (TailorVkContext *ctx,
 
 /* The same kernels over a plain row-major fp32 W (OC, IC) in a buffer range (a LoRA matrix),
  * with the product scaled by alpha: FORWARD y (T, OC) (+)= alpha · x (T, IC) · Wᵀ;
- * BACKWARD_INPUT dx (T, IC) (+)= alpha · dy (T, OC) · W. IC a multiple of 4, and OC too for
- * the input gradient; W read as a texel buffer. */
+ * BACKWARD_INPUT dx (T, IC) (+)= drop ⊙ (alpha · dy (T, OC) · W). IC a multiple of 4, and OC
+ * too for the input gradient; W read as a texel buffer; drop NULL (always, forward). */
 gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
                                  TailorVkMatmulDirection direction,
                                  const TailorVkBufferRange *out,
@@ -130,6 +142,7 @@ gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
                                  guint OC,
                                  float alpha,
                                  gboolean accumulate,
+                                 const TailorVkDropout *drop,
                                  GError **error);
 
 /* Times one matmul of T × K (IC) × N (OC) on random data and random weights of type (warm-up
