@@ -41,6 +41,11 @@ layout (constant_id = 7) const uint PACK = 0;
 // LoRA dropout (1): MODE 2 multiplies each element of X by its mask (ops-dropout.glsl) as
 // read, MODE 1 each output of the product before it is added.
 layout (constant_id = 8) const uint DROP = 0;
+// What the end of a block does besides storing: bit 0 adds to what Y holds, bit 1 adds the bias.
+// A constant rather than a push-constant test: llvmpipe runs both sides of every branch inside
+// the unrolled store loop, so a bias fetch and a load of Y per output cost even when unused
+// (up to a quarter of the forward at a reduction of 288).
+layout (constant_id = 9) const uint FLAGS = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -55,7 +60,7 @@ layout (push_constant) uniform Push {
   uint M;
   uint N;
   uint R; // the reduction's length, a multiple of 4
-  uint flags;
+  uint flags; // unused: FLAGS says it
   float alpha; // scales the product, not the bias or what is accumulated onto
   float drop_p;
   float drop_keep;
@@ -301,9 +306,9 @@ main ()
                           if (DROP != 0)
                             v *= dropout_mask (seed_hash, at, pc.drop_p, pc.drop_keep);
 
-                          if ((pc.flags & ADD_BIAS) != 0)
+                          if ((FLAGS & ADD_BIAS) != 0)
                             v += texelFetch (BIAS, int (c + e)).x;
-                          if ((pc.flags & ACCUMULATE) != 0)
+                          if ((FLAGS & ACCUMULATE) != 0)
                             v += y[at];
                           y[at] = v;
                         }
@@ -336,9 +341,9 @@ main ()
                         uint at = r * pc.N + c + e;
                         float v = pc.alpha * mine[e];
 
-                        if ((pc.flags & ADD_BIAS) != 0)
+                        if ((FLAGS & ADD_BIAS) != 0)
                           v += texelFetch (BIAS, int (c + e)).x;
-                        if ((pc.flags & ACCUMULATE) != 0)
+                        if ((FLAGS & ACCUMULATE) != 0)
                           v += y[at];
                         y[at] = v;
                       }

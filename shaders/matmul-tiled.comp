@@ -24,6 +24,8 @@ layout (constant_id = 6) const uint TM = 4;
 layout (constant_id = 7) const uint TN = 4;
 // LoRA dropout, as in matmul-splitk.comp: MODE 2 on X as read, MODE 1 on each output.
 layout (constant_id = 8) const uint DROP = 0;
+// What the end of a tile does besides storing, as in matmul-splitk.comp.
+layout (constant_id = 9) const uint FLAGS = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -38,7 +40,7 @@ layout (push_constant) uniform Push {
   uint M;
   uint N;
   uint R;
-  uint flags;
+  uint flags; // unused: FLAGS says it
   float alpha; // scales the product, not the bias or what is accumulated onto
   float drop_p;
   float drop_keep;
@@ -168,9 +170,9 @@ main ()
 
             if (DROP != 0 && MODE == 1)
               v *= dropout_mask (seed_hash, at, pc.drop_p, pc.drop_keep);
-            if ((pc.flags & ADD_BIAS) != 0)
+            if ((FLAGS & ADD_BIAS) != 0)
               v += texelFetch (BIAS, int (c)).x;
-            if ((pc.flags & ACCUMULATE) != 0)
+            if ((FLAGS & ACCUMULATE) != 0)
               v += y[at];
             y[at] = v;
           }

@@ -680,7 +680,7 @@ dispatch (TailorVkRecorder *rec,
   };
   TailorVkBufferRange ranges[7];
   TailorVkPipeline *pipeline;
-  guint32 spec[9] = { 0 };
+  guint32 spec[10] = { 0 };
   guint32 gx, gy;
 
   memcpy (ranges, ranges_in, 6 * sizeof ranges[0]);
@@ -695,6 +695,7 @@ dispatch (TailorVkRecorder *rec,
       p.drop_keep = 1.0f / (1.0f - drop->p);
       spec[8] = 1;
     }
+  spec[9] = push->flags;
   if ((mode == MODE_WEIGHT || push->M > 4) &&
       tailor_vk_matmul_get_family (ctx) != TAILOR_VK_MATMUL_SPLITK)
     {
@@ -717,7 +718,7 @@ dispatch (TailorVkRecorder *rec,
         return invalid (error, label, "the matrix needs more workgroups than the device allows");
       desc.shader = "matmul-tiled";
       desc.spec_constants = spec;
-      desc.n_spec_constants = 9;
+      desc.n_spec_constants = 10;
       pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
       if (pipeline == NULL)
         return FALSE;
@@ -753,7 +754,7 @@ dispatch (TailorVkRecorder *rec,
     gy = 1;
     desc.shader = "matmul-splitk";
     desc.spec_constants = spec;
-    desc.n_spec_constants = 9;
+    desc.n_spec_constants = 10;
     pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
     if (pipeline == NULL)
       return FALSE;
