@@ -46,6 +46,12 @@ layout (constant_id = 8) const uint DROP = 0;
 // the unrolled store loop, so a bias fetch and a load of Y per output cost even when unused
 // (up to a quarter of the forward at a reduction of 288).
 layout (constant_id = 9) const uint FLAGS = 0;
+// A LoRA pair's part, lanes owning blocks: its rank / 4 (0: none). MODE 0 adds
+// lora_scale · xa (M, r) · Bᵀ (B (N, r)) to the product; MODE 1 adds dxa (M, r) · A (A (r, N)),
+// masked by DROP there instead of the whole product. Reading the pair in the same pass saves the
+// separate rank-r product, whose loads and stores of every output cost on llvmpipe what the
+// multiply-adds of a reduction of hundreds do.
+layout (constant_id = 10) const uint LORA_R4 = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -55,6 +61,8 @@ layout (binding = 3) uniform usamplerBuffer WH; // R32UI: high bits of 5- and 6-
 layout (binding = 4) uniform samplerBuffer WS;  // RG32F: per-chunk scales
 layout (binding = 5) uniform samplerBuffer BIAS; // R32F: N values, read when flags bit 1 is set
 layout (binding = 6) uniform isamplerBuffer Seed; // R32I: the dropout seed, with DROP
+layout (binding = 7) uniform samplerBuffer LA;   // RGBA32F: xa (MODE 0) or dxa (MODE 1), M × r
+layout (binding = 8) uniform samplerBuffer LB;   // RGBA32F: B (N, r) or A (r, N)
 
 layout (push_constant) uniform Push {
   uint M;
@@ -64,6 +72,7 @@ layout (push_constant) uniform Push {
   float alpha; // scales the product, not the bias or what is accumulated onto
   float drop_p;
   float drop_keep;
+  float lora_scale;
 } pc;
 
 #include "matmul-dequant.glsl"
@@ -187,6 +196,47 @@ input_step (uint k, uint a_base[BM], uint first)
     }
 }
 
+// MODE 0, LoRA step k of the block at rows r0, columns c0: the pair's rank is a short
+// reduction after the weight's.
+void
+lora_forward_step (uint k, uint r0, uint c0)
+{
+  vec4 a[BM];
+
+  for (uint i = 0; i < BM; i++)
+    a[i] = pc.lora_scale * texelFetch (LA, int (min (r0 + i, pc.M - 1) * LORA_R4 + k));
+  for (uint q = 0; q < BN / 4; q++)
+    {
+      mat4 w;
+
+      for (uint e = 0; e < 4; e++)
+        w[e] = texelFetch (LB, int (min (c0 + 4 * q + e, pc.N - 1) * LORA_R4 + k));
+      for (uint i = 0; i < BM; i++)
+        acc[i][q] += a[i] * w;
+    }
+}
+
+// MODE 1, LoRA step k: rows 4k … 4k + 3 of A against step k of dxa.
+void
+lora_input_step (uint k, uint r0, uint c0)
+{
+  uint N4 = pc.N / 4;
+  vec4 a[BM];
+
+  for (uint i = 0; i < BM; i++)
+    a[i] = texelFetch (LA, int (min (r0 + i, pc.M - 1) * LORA_R4 + k));
+  for (uint q = 0; q < BN / 4; q++)
+    {
+      mat4 w;
+
+      // Columns past the edge re-read the last texel; their sums are never stored.
+      for (uint e = 0; e < 4; e++)
+        w[e] = texelFetch (LB, int ((4 * k + e) * N4 + min (c0 / 4 + q, N4 - 1)));
+      for (uint i = 0; i < BM; i++)
+        acc[i][q] += w * a[i];
+    }
+}
+
 const uint ACCUMULATE = 1;
 const uint ADD_BIAS = 2;
 
@@ -263,6 +313,20 @@ main ()
             a_base[i] = PACK != 0 ? r0 * R4 + i : min (r0 + i, pc.M - 1) * R4;
           for (uint j = 0; j < BN; j++)
             w_base[j] = w_row_base (min (c0 + j, pc.N - 1), R4);
+          // The LoRA part first: in MODE 1 the dropout mask covers only it.
+          if (LORA_R4 > 0 && own)
+            {
+              for (uint lk = 0; lk < LORA_R4; lk++)
+                if (MODE == 0)
+                  lora_forward_step (lk, r0, c0);
+                else
+                  lora_input_step (lk, r0, c0);
+              if (MODE == 1 && DROP != 0)
+                for (uint i = 0; i < BM; i++)
+                  for (uint q = 0; q < BN / 4; q++)
+                    acc[i][q] *= dropout_mask4 (seed_hash, (r0 + i) * pc.N + c0 + 4 * q, pc.drop_p,
+                                                pc.drop_keep);
+            }
           // Owned forward blocks over chunks of several steps: a chunk per iteration.
           if (MODE == 0 && own && STEPS > 1)
             {
@@ -303,7 +367,7 @@ main ()
                           uint at = r * pc.N + c + e;
                           float v = pc.alpha * acc[i][q][e];
 
-                          if (DROP != 0)
+                          if (DROP != 0 && LORA_R4 == 0)
                             v *= dropout_mask (seed_hash, at, pc.drop_p, pc.drop_keep);
 
                           if ((FLAGS & ADD_BIAS) != 0)

@@ -727,6 +727,97 @@ test_lora_large_matches_cpu (void)
   g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
 }
 
+/* A base matmul over a Q8_0 weight with its LoRA right after, as a training step records them
+ * (rows, width and rank the CPU devices' kernels read in one pass): forward, input gradient and
+ * the LoRA gradients match the CPU twins, with dropout. On CPU devices the LoRA ops take no
+ * kernel of their own for the up product and d(inp): the base's kernels read them. */
+static void
+test_lora_with_base_matmul_matches_cpu (void)
+{
+  enum
+  {
+    T = 70,
+    IC = 256,
+    OC = 128,
+    R = 8
+  };
+  const float scale = 2.0f, dropout = 0.1f;
+  const gint32 seed = 31337;
+  gsize row_bytes = tailor_type_row_size (TAILOR_TYPE_Q8_0, IC);
+  g_autofree guint8 *raw = g_malloc (row_bytes * OC);
+  TailorGgufTensor ref = { "w", 2, { IC, OC, 1, 1 }, TAILOR_TYPE_Q8_0, 0, IC * OC,
+                           row_bytes * OC, raw };
+  g_autofree float *x = NULL, *w = NULL, *bias = NULL, *a = NULL, *b = NULL, *dout = NULL;
+  g_autofree float *dx0 = NULL, *da0 = NULL, *db0 = NULL;
+  g_autofree float *want = g_new (float, T *OC), *wxa = g_new (float, T *R);
+  g_autofree float *wdx = NULL, *wda = NULL, *wdb = NULL;
+  g_autofree float *got = NULL, *gdx = NULL, *gda = NULL, *gdb = NULL;
+  g_autoptr (TailorGraph) g = NULL;
+  gint64 ne[2] = { IC, OC };
+  TailorTensor tx, tw, tbias, ty, txa, ta, tb, tseed, tdout, tdx, tda, tdb;
+  GHashTable *timings;
+
+  if (!need_backend ())
+    return;
+  x = random_floats (T * IC, -1, 1);
+  w = random_floats (IC * OC, -1, 1);
+  bias = random_floats (OC, -1, 1);
+  a = random_floats (R * IC, -0.5, 0.5);
+  b = random_floats (OC * R, -0.5, 0.5);
+  dout = random_floats (T * OC, -1, 1);
+  dx0 = random_floats (T * IC, -1, 1);
+  da0 = random_floats (R * IC, -1, 1);
+  db0 = random_floats (OC * R, -1, 1);
+  for (guint o = 0; o < OC; o++)
+    tailor_quantize_row (TAILOR_TYPE_Q8_0, w + o * IC, raw + o * row_bytes, IC);
+  tx = tensor_f32 (IC, T, x);
+  tw = tensor (TAILOR_TYPE_Q8_0, 2, ne, raw);
+  tbias = tensor_f32 (OC, 1, bias);
+  ty = tensor_f32 (OC, T, NULL);
+  txa = tensor_f32 (R, T, NULL);
+  ta = tensor_f32 (IC, R, a);
+  tb = tensor_f32 (R, OC, b);
+  tseed = tensor_i32 (1, &seed);
+  tdout = tensor_f32 (OC, T, dout);
+  tdx = tensor_f32 (IC, T, dx0);
+  tda = tensor_f32 (IC, R, da0);
+  tdb = tensor_f32 (R, OC, db0);
+  g = tailor_graph_new (backend);
+  tailor_op_matmul (g, &ty, &tx, &tw, &tbias);
+  tailor_op_lora (g, &ty, &txa, &tx, &ta, &tb, scale, dropout, &tseed);
+  tailor_op_matmul_backward_input (g, &tdx, &tdout, &tw);
+  tailor_op_lora_backward (g, &tdx, &tda, &tdb, &tdout, &tx, &txa, &ta, &tb, scale, dropout,
+                           &tseed);
+  tailor_graph_set_profiling (g, TRUE);
+  submit (g);
+
+  tailor_ref_matmul_forward (want, x, &ref, bias, T, IC, OC);
+  tailor_ref_lora_forward (want, wxa, x, a, b, scale, dropout, (guint32) seed, T, IC, R, OC);
+  got = download (&ty);
+  assert_close ("base + lora out", got, want, T * OC, 1e-3, 1e-5);
+  wdx = g_memdup2 (dx0, sizeof (float) * T * IC);
+  wda = g_memdup2 (da0, sizeof (float) * R * IC);
+  wdb = g_memdup2 (db0, sizeof (float) * OC * R);
+  tailor_ref_matmul_backward (wdx, NULL, NULL, dout, NULL, &ref, T, IC, OC);
+  tailor_ref_lora_backward (wdx, wda, wdb, dout, x, wxa, a, b, scale, dropout, (guint32) seed, T,
+                            IC, R, OC);
+  gdx = download (&tdx);
+  gda = download (&tda);
+  gdb = download (&tdb);
+  assert_close ("base + lora dinp", gdx, wdx, T * IC, 1e-3, 1e-5);
+  assert_close ("base + lora da", gda, wda, R * IC, 1e-3, 1e-5);
+  assert_close ("base + lora db", gdb, wdb, OC * R, 1e-3, 1e-5);
+  timings = tailor_graph_get_timings (g);
+  if (tailor_vk_context_get_info (tailor_backend_vk_get_context (backend))->type ==
+      TAILOR_VK_DEVICE_CPU)
+    g_assert_false (g_hash_table_contains (timings, "001 lora"));
+  g_assert_true (g_hash_table_contains (timings, "003 lora_backward"));
+  assert_no_validation_messages ();
+  free_tensor (&tx), free_tensor (&tw), free_tensor (&tbias), free_tensor (&ty);
+  free_tensor (&txa), free_tensor (&ta), free_tensor (&tb), free_tensor (&tseed);
+  free_tensor (&tdout), free_tensor (&tdx), free_tensor (&tda), free_tensor (&tdb);
+}
+
 /* ---- Cross-entropy ---- */
 
 /* A masked mean cross-entropy over V vocabulary rows in chunks, forward and backward. */
@@ -1556,6 +1647,8 @@ main (int argc, char *argv[])
   g_test_add_func ("/backend-vk/matmul/weight-kept-in-one-layout", test_weight_kept_in_one_layout);
   g_test_add_func ("/backend-vk/memory/ops-share-scratch", test_ops_share_scratch);
   g_test_add_func ("/backend-vk/lora/with-dropout-matches-cpu", test_lora_with_dropout_matches_cpu);
+  g_test_add_func ("/backend-vk/lora/with-base-matmul-matches-cpu",
+                   test_lora_with_base_matmul_matches_cpu);
   g_test_add_func ("/backend-vk/lora/large-matches-cpu", test_lora_large_matches_cpu);
   g_test_add_func ("/backend-vk/cross-entropy/chunked-matches-cpu",
                    test_cross_entropy_chunked_matches_cpu);

@@ -147,9 +147,24 @@ pack_buffer (TailorVkMatmulDirection direction, TailorType type, int T, int IC, 
   return upload (nans, n, "packed");
 }
 
+/* Y (+)= X · Wᵀ (+ bias), plus with rank > 0 a LoRA part scale · xa · Bᵀ. */
 static void
-check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bias, gboolean acc)
+check_forward (GRand *rand,
+               TailorType type,
+               int T,
+               int IC,
+               int OC,
+               gboolean bias,
+               gboolean acc,
+               int rank)
 {
+  const float scale = 1.5f;
+  g_autofree float *xa = random_floats (rand, (gsize) T * MAX (rank, 1));
+  g_autofree float *lb = random_floats (rand, (gsize) OC * MAX (rank, 1));
+  g_autoptr (TailorVkBuffer) xa_buf = upload (xa, (gsize) T * MAX (rank, 1), "xa");
+  g_autoptr (TailorVkBuffer) lb_buf = upload (lb, (gsize) OC * MAX (rank, 1), "B");
+  TailorVkLoraPart part = { &(TailorVkBufferRange){ xa_buf, 0, 0 },
+                            &(TailorVkBufferRange){ lb_buf, 0, 0 }, (guint) rank, scale, NULL };
   g_autoptr (GError) error = NULL;
   g_autoptr (TailorVkWeight) vw = NULL;
   g_autoptr (TailorVkBuffer) x_buf = NULL;
@@ -164,8 +179,8 @@ check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bia
   g_autofree double *bound = g_new (double, (gsize) T *OC);
   g_autofree float *got = NULL;
   g_autofree char *what =
-    g_strdup_printf ("%s forward T=%d IC=%d OC=%d (%s)", tailor_type_name (type), T, IC, OC,
-                     g_getenv ("TAILOR_VK_MATMUL"));
+    g_strdup_printf ("%s forward T=%d IC=%d OC=%d LoRA rank %d (%s)", tailor_type_name (type), T,
+                     IC, OC, rank, g_getenv ("TAILOR_VK_MATMUL"));
   Weight w;
 
   weight_init (&w, rand, type, IC, OC);
@@ -181,7 +196,8 @@ check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bia
   tailor_vk_matmul (rec, &(TailorVkBufferRange){ y_buf, 0, 0 },
                     &(TailorVkBufferRange){ x_buf, 0, 0 },
                     pack_buf != NULL ? &(TailorVkBufferRange){ pack_buf, 0, 0 } : NULL, vw,
-                    bias ? &(TailorVkBufferRange){ b_buf, 0, 0 } : NULL, T, acc, &error);
+                    bias ? &(TailorVkBufferRange){ b_buf, 0, 0 } : NULL, T, acc,
+                    rank > 0 ? &part : NULL, &error);
   g_assert_no_error (error);
   tailor_vk_recorder_run (rec, 60 * SECOND, &error);
   g_assert_no_error (error);
@@ -203,15 +219,34 @@ check_forward (GRand *rand, TailorType type, int T, int IC, int OC, gboolean bia
             want[at] += y0[at];
             s += fabs (y0[at]);
           }
+        for (int j = 0; j < rank; j++)
+          {
+            double p = (double) scale * xa[(gsize) t * rank + j] * lb[(gsize) o * rank + j];
+
+            want[at] += (float) p;
+            s += fabs (p);
+          }
         bound[at] = s;
       }
   assert_close (what, got, want, bound, (gsize) T * OC, IC);
   weight_clear (&w);
 }
 
+/* dX (+)= dY · W, plus with rank > 0 a LoRA part drop ⊙ (dxa · A), dropout p. */
 static void
-check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gboolean acc)
+check_backward_input (
+  GRand *rand, TailorType type, int T, int IC, int OC, gboolean acc, int rank, float p)
 {
+  const guint32 seed = 4242;
+  g_autofree float *dxa = random_floats (rand, (gsize) T * MAX (rank, 1));
+  g_autofree float *la = random_floats (rand, (gsize) IC * MAX (rank, 1));
+  g_autoptr (TailorVkBuffer) dxa_buf = upload (dxa, (gsize) T * MAX (rank, 1), "dxa");
+  g_autoptr (TailorVkBuffer) la_buf = upload (la, (gsize) IC * MAX (rank, 1), "A");
+  g_autoptr (TailorVkBuffer) seed_buf = upload ((const float *) &seed, 1, "seed");
+  TailorVkDropout drop = { &(TailorVkBufferRange){ seed_buf, 0, 4 }, p };
+  TailorVkLoraPart part = { &(TailorVkBufferRange){ dxa_buf, 0, 0 },
+                            &(TailorVkBufferRange){ la_buf, 0, 0 }, (guint) rank, 1.0f,
+                            p > 0.0f ? &drop : NULL };
   g_autoptr (GError) error = NULL;
   g_autoptr (TailorVkWeight) vw = NULL;
   g_autoptr (TailorVkBuffer) dy_buf = NULL;
@@ -224,8 +259,8 @@ check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gbool
   g_autofree double *bound = g_new (double, (gsize) T *IC);
   g_autofree float *got = NULL;
   g_autofree char *what =
-    g_strdup_printf ("%s backward-input T=%d IC=%d OC=%d (%s)", tailor_type_name (type), T, IC, OC,
-                     g_getenv ("TAILOR_VK_MATMUL"));
+    g_strdup_printf ("%s backward-input T=%d IC=%d OC=%d LoRA rank %d dropout %g (%s)",
+                     tailor_type_name (type), T, IC, OC, rank, p, g_getenv ("TAILOR_VK_MATMUL"));
   Weight w;
 
   weight_init (&w, rand, type, IC, OC);
@@ -239,7 +274,8 @@ check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gbool
   pack_buf = pack_buffer (TAILOR_VK_MATMUL_BACKWARD_INPUT, type, T, IC, OC);
   tailor_vk_matmul_backward_input (
     rec, &(TailorVkBufferRange){ dx_buf, 0, 0 }, &(TailorVkBufferRange){ dy_buf, 0, 0 },
-    pack_buf != NULL ? &(TailorVkBufferRange){ pack_buf, 0, 0 } : NULL, vw, T, acc, &error);
+    pack_buf != NULL ? &(TailorVkBufferRange){ pack_buf, 0, 0 } : NULL, vw, T, acc,
+    rank > 0 ? &part : NULL, &error);
   g_assert_no_error (error);
   tailor_vk_recorder_run (rec, 60 * SECOND, &error);
   g_assert_no_error (error);
@@ -252,10 +288,16 @@ check_backward_input (GRand *rand, TailorType type, int T, int IC, int OC, gbool
     for (int k = 0; k < IC; k++)
       {
         double s = acc ? fabs (dx0[(gsize) t * IC + k]) : 0;
+        double l = 0;
 
         for (int o = 0; o < OC; o++)
           s += fabs ((double) dy[(gsize) t * OC + o] * w.dense[(gsize) o * IC + k]);
-        bound[(gsize) t * IC + k] = s;
+        for (int j = 0; j < rank; j++)
+          l += (double) dxa[(gsize) t * rank + j] * la[(gsize) j * IC + k];
+        if (rank > 0 && p > 0.0f)
+          l *= tailor_ref_dropout_factor (seed, (guint32) (t * IC + k), p);
+        want[(gsize) t * IC + k] += (float) l;
+        bound[(gsize) t * IC + k] = s + fabs (l) + 1e-3;
       }
   assert_close (what, got, want, bound, (gsize) T * IC, OC);
   weight_clear (&w);
@@ -419,10 +461,10 @@ run_family (const char *family, guint seed)
       int IC = row_length (type);
 
       /* Ragged T and OC against 16- and 32-wide tiles, with bias, then accumulating. */
-      check_forward (rand, type, 37, IC, 45, TRUE, FALSE);
-      check_forward (rand, type, 21, IC, 36, FALSE, TRUE);
-      check_backward_input (rand, type, 37, IC, 44, FALSE);
-      check_backward_input (rand, type, 19, IC, 20, TRUE);
+      check_forward (rand, type, 37, IC, 45, TRUE, FALSE, 0);
+      check_forward (rand, type, 21, IC, 36, FALSE, TRUE, 0);
+      check_backward_input (rand, type, 37, IC, 44, FALSE, 0, 0.0f);
+      check_backward_input (rand, type, 19, IC, 20, TRUE, 0, 0.0f);
     }
   check_backward_weight (rand, 37, 52, 44, 1.0f, 0.0f);
   check_backward_weight (rand, 70, 96, 36, 1.0f, 0.0f);
@@ -466,15 +508,25 @@ test_splitk_matches_cpu_reference (void)
                                                       TAILOR_TYPE_F32, 37, 45, 900),
                         ==, 0);
     }
-  check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, TRUE, FALSE);
-  check_forward (rand, TAILOR_TYPE_Q4_K, 37, 1024, 45, TRUE, FALSE);
-  check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE);
+  check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, TRUE, FALSE, 0);
+  check_forward (rand, TAILOR_TYPE_Q4_K, 37, 1024, 45, TRUE, FALSE, 0);
+  check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE, 0, 0.0f);
   /* From 64 rows the forward takes its big block (16 × 16 on llvmpipe), ragged on both
    * sides here. */
-  check_forward (rand, TAILOR_TYPE_F32, 70, 900, 45, TRUE, FALSE);
+  check_forward (rand, TAILOR_TYPE_F32, 70, 900, 45, TRUE, FALSE, 0);
+  /* LoRA parts read in the same pass (CPU devices, lanes owning blocks): over a packed X with
+   * a bias, over a K-quant's chunks in the big block, and in the input gradient, masked by
+   * dropout or not. */
+  if (tailor_vk_matmul_takes_lora (ctx, TAILOR_VK_MATMUL_FORWARD, 37))
+    {
+      check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, TRUE, FALSE, 8);
+      check_forward (rand, TAILOR_TYPE_Q4_K, 70, 256, 45, FALSE, FALSE, 16);
+      check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE, 8, 0.0f);
+      check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE, 16, 0.2f);
+    }
   /* The same product reading in place. */
   g_setenv ("TAILOR_VK_MATMUL_PACK", "0", TRUE);
-  check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, FALSE, TRUE);
+  check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, FALSE, TRUE, 0);
   g_setenv ("TAILOR_VK_MATMUL_PACK", "", TRUE);
   g_setenv ("TAILOR_VK_MATMUL", "", TRUE);
   assert_no_validation_messages ();
@@ -499,8 +551,8 @@ test_splitk_split_forward_matches_cpu_reference (void)
     {
       int IC = row_length (split_types[i]);
 
-      check_forward (rand, split_types[i], 37, IC, 45, TRUE, FALSE);
-      check_forward (rand, split_types[i], 21, IC, 36, FALSE, TRUE);
+      check_forward (rand, split_types[i], 37, IC, 45, TRUE, FALSE, 0);
+      check_forward (rand, split_types[i], 21, IC, 36, FALSE, TRUE, 0);
     }
   g_setenv ("TAILOR_VK_MATMUL_TILES", "", TRUE);
   g_setenv ("TAILOR_VK_MATMUL_FORWARD", "", TRUE);
@@ -526,9 +578,9 @@ test_matvec_matches_cpu_reference (void)
     {
       int IC = row_length (types[i]);
 
-      check_forward (rand, types[i], 1, IC, 45, TRUE, FALSE);
-      check_forward (rand, types[i], 3, IC, 40, FALSE, TRUE);
-      check_backward_input (rand, types[i], 1, IC, 44, FALSE);
+      check_forward (rand, types[i], 1, IC, 45, TRUE, FALSE, 0);
+      check_forward (rand, types[i], 3, IC, 40, FALSE, TRUE, 0);
+      check_backward_input (rand, types[i], 1, IC, 44, FALSE, 0, 0.0f);
     }
   assert_no_validation_messages ();
 }
@@ -568,12 +620,12 @@ test_rejects_bad_shapes_and_types (void)
   g_assert_no_error (error);
   g_assert_false (tailor_vk_matmul_backward_input (rec, &(TailorVkBufferRange){ buf, 0, 0 },
                                                    &(TailorVkBufferRange){ buf, 0, 0 }, NULL, vw,
-                                                   2, FALSE, &error));
+                                                   2, FALSE, NULL, &error));
   g_assert_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_false (tailor_vk_matmul (rec, &(TailorVkBufferRange){ buf, 0, 0 },
                                     &(TailorVkBufferRange){ buf, 0, 64 }, NULL, vw, NULL, 2,
-                                    FALSE, &error));
+                                    FALSE, NULL, &error));
   g_assert_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID);
   weight_clear (&w);
   assert_no_validation_messages ();

@@ -68,6 +68,9 @@ typedef struct
   TailorVkRecorder *rec;
   gboolean profile;
   GArray *dispatch_op; /* guint: the op each dispatch belongs to */
+  /* A LoRA op (index) whose up product (forward) or d(xa) and d(inp) (backward) the op before
+   * it recorded with its base matmul; G_MAXUINT: none */
+  guint fused_op;
   TailorBackend *backend;
   guint64 scratch_bytes; /* accounted in the backend's allocated bytes */
 } VkCompiled;
@@ -380,13 +383,133 @@ bindable (TailorVkContext *ctx,
          (!present (storage) || storage->offset % sa == 0);
 }
 
+/* The same tensor: buffer, offset and shape. */
 static gboolean
-record_matmul (
-  VkCompiled *c, TailorVkRecorder *rec, TailorVkContext *ctx, const TailorOp *op, GError **error)
+same_tensor (const TailorTensor *a, const TailorTensor *b)
 {
-  TailorVkBufferRange s[4], w, space;
+  return present (a) && present (b) && a->buf == b->buf && a->offset == b->offset &&
+         a->type == b->type && tailor_tensor_n_elements (a) == tailor_tensor_n_elements (b);
+}
+
+/* A LoRA op's pieces: its matrices' shapes and its dropout. */
+typedef struct
+{
+  guint IC, r, OC, T;
+  float scale, dropout;
+  const TailorTensor *inp, *a, *b, *seed;
+} LoraShape;
+
+static void
+lora_shape (const TailorOp *op, LoraShape *l)
+{
+  gboolean backward = op->kind == TAILOR_OP_LORA_BACKWARD;
+
+  l->inp = &op->t[backward ? 4 : 2];
+  l->a = &op->t[backward ? 6 : 3];
+  l->b = &op->t[backward ? 7 : 4];
+  l->seed = &op->t[backward ? 8 : 5];
+  l->scale = op->f[0];
+  l->dropout = op->f[1];
+  l->IC = (guint) l->a->ne[0];
+  l->r = (guint) rows_of (l->a, l->a->ne[0]);
+  l->OC = (guint) rows_of (l->b, l->r);
+  l->T = (guint) rows_of (l->inp, l->IC);
+}
+
+/* xa (T, r) = drop (inp) · Aᵀ into the forward op's t[1]: the fp32 forward kernel dropping inp's
+ * elements as it reads them, or the general product. */
+static gboolean
+lora_down (TailorVkRecorder *rec, TailorVkContext *ctx, const TailorOp *op, GError **error)
+{
+  const TailorTensor *t = op->t;
+  LoraShape l;
+  TailorVkBufferRange s[4];
+  TailorVkDropout drop;
+  TailorVkGemm down;
+
+  lora_shape (op, &l);
+  drop = (TailorVkDropout){ range (l.seed, &s[3]), l.dropout };
+  if ((guint64) l.T * l.IC * l.r >= FAST_MATMUL_MIN_MACS && l.IC % 4 == 0 &&
+      bindable (ctx, l.inp, l.a, &t[1]))
+    return tailor_vk_matmul_f32_forward (rec, range (&t[1], &s[0]), range (l.inp, &s[1]),
+                                         range (l.a, &s[2]), l.T, l.IC, l.r, NULL,
+                                         l.dropout > 0.0f ? &drop : NULL, error);
+  down = (TailorVkGemm){ l.T,  l.r,  l.IC,  l.r,
+                         l.IC, 1,    l.IC,  1,
+                         1.0f, FALSE, FALSE, l.dropout > 0.0f ? TAILOR_VK_DROP_A : TAILOR_VK_DROP_NONE,
+                         l.dropout };
+  return tailor_vk_op_gemm (rec, range (&t[1], &s[0]), range (l.inp, &s[1]), range (l.a, &s[2]),
+                            NULL, range (l.seed, &s[3]), &down, error);
+}
+
+/* d(xa) (T, r) = scale · dout · B of a backward op into the "lora" scratch *dxa. */
+static gboolean
+lora_dxa (VkCompiled *c,
+          TailorVkRecorder *rec,
+          TailorVkContext *ctx,
+          const TailorOp *op,
+          TailorVkBufferRange *dxa,
+          GError **error)
+{
+  const TailorTensor *t = op->t;
+  LoraShape l;
+  TailorVkBufferRange s[2];
+  TailorVkGemm g;
+
+  lora_shape (op, &l);
+  g = (TailorVkGemm){ l.T, l.r, l.OC, l.r, l.OC, 1, 1, l.r, l.scale };
+  if (!scratch (c, ctx, "lora", (guint64) l.T * l.r, dxa, error))
+    return FALSE;
+  if ((guint64) l.T * l.OC * l.r >= FAST_MATMUL_MIN_MACS && l.OC % 4 == 0 && l.r % 4 == 0 &&
+      bindable (ctx, &t[3], l.b, NULL))
+    return tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT, dxa, range (&t[3], &s[0]),
+                                   NULL, range (l.b, &s[1]), l.T, l.r, l.OC, l.scale, FALSE, NULL,
+                                   error);
+  return tailor_vk_op_gemm (rec, dxa, range (&t[3], &s[0]), range (l.b, &s[1]), NULL, NULL, &g,
+                            error);
+}
+
+/* Whether next is a LoRA op of the same rows whose rank-r product the base matmul over T rows
+ * can take as its LoRA part (tailor_vk_matmul_takes_lora): its output (forward) or input
+ * gradient (backward) is the base's, w (B or A) and in (xa, or the dxa scratch) bind as texels. */
+static gboolean
+lora_fuses (TailorVkContext *ctx,
+            const TailorOp *next,
+            TailorOpKind kind,
+            const TailorTensor *out,
+            guint T,
+            guint N)
+{
+  LoraShape l;
+
+  if (next == NULL || next->kind != kind || !same_tensor (&next->t[0], out))
+    return FALSE;
+  lora_shape (next, &l);
+  return l.T == T && l.r % 4 == 0 && l.r > 0 &&
+         (kind == TAILOR_OP_LORA ? l.OC == N && bindable (ctx, &next->t[1], l.b, NULL)
+                                 : l.IC == N && bindable (ctx, l.a, NULL, NULL)) &&
+         tailor_vk_matmul_takes_lora (ctx,
+                                      kind == TAILOR_OP_LORA ? TAILOR_VK_MATMUL_FORWARD
+                                                             : TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                      T);
+}
+
+static gboolean
+record_matmul (VkCompiled *c,
+               TailorVkRecorder *rec,
+               TailorVkContext *ctx,
+               guint index,
+               const TailorOp *op,
+               GError **error)
+{
+  TailorVkBufferRange s[4], w, space, lr[3];
   const TailorVkBufferRange *pack = NULL;
   const TailorTensor *t = op->t;
+  const TailorOp *next =
+    index + 1 < c->ops->len ? &g_array_index (c->ops, TailorOp, index + 1) : NULL;
+  TailorVkDropout drop;
+  TailorVkLoraPart part;
+  LoraShape l;
 
   if (op->kind == TAILOR_OP_MATMUL)
     {
@@ -399,10 +522,25 @@ record_matmul (
         (guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS || ((VkBuf *) t[2].buf)->blocks_freed;
 
       if (big && weight != NULL && bindable (ctx, &t[1], &t[3], &t[0]))
-        return pack_scratch (c, ctx, TAILOR_VK_MATMUL_FORWARD, t[2].type, T, IC, OC, &space,
-                             &pack, error) &&
-               tailor_vk_matmul (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), pack, weight,
-                                 range (&t[3], &s[3]), T, FALSE, error);
+        {
+          /* A LoRA op right after on the same output: its down product first, then its up
+           * product in the same pass as this one. */
+          gboolean fuse = lora_fuses (ctx, next, TAILOR_OP_LORA, &t[0], T, OC);
+
+          if (fuse)
+            {
+              lora_shape (next, &l);
+              part = (TailorVkLoraPart){ range (&next->t[1], &lr[0]), range (l.b, &lr[1]), l.r,
+                                         l.scale, NULL };
+              if (!lora_down (rec, ctx, next, error))
+                return FALSE;
+              c->fused_op = index + 1;
+            }
+          return pack_scratch (c, ctx, TAILOR_VK_MATMUL_FORWARD, t[2].type, T, IC, OC, &space,
+                               &pack, error) &&
+                 tailor_vk_matmul (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), pack, weight,
+                                   range (&t[3], &s[3]), T, FALSE, fuse ? &part : NULL, error);
+        }
       if (big && t[2].type == TAILOR_TYPE_F32 && IC % 4 == 0 && bindable (ctx, &t[1], &t[2], &t[0]))
         return tailor_vk_matmul_f32_forward (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
                                              range (&t[2], &s[2]), T, IC, OC, NULL, NULL, error) &&
@@ -421,10 +559,27 @@ record_matmul (
 
       if (((guint64) T * IC * OC >= FAST_MATMUL_MIN_MACS || ((VkBuf *) t[2].buf)->blocks_freed) &&
           weight != NULL && OC % 4 == 0 && bindable (ctx, &t[1], NULL, &t[0]))
-        return pack_scratch (c, ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT, t[2].type, T, IC, OC,
-                             &space, &pack, error) &&
-               tailor_vk_matmul_backward_input (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
-                                                pack, weight, T, TRUE, error);
+        {
+          /* A LoRA backward right after into the same input gradient: its d(xa) first, then its
+           * d(inp) in the same pass as this one; the LoRA op records the rest. */
+          gboolean fuse = lora_fuses (ctx, next, TAILOR_OP_LORA_BACKWARD, &t[0], T, IC);
+
+          if (fuse)
+            {
+              lora_shape (next, &l);
+              if (!lora_dxa (c, rec, ctx, next, &lr[2], error))
+                return FALSE;
+              drop = (TailorVkDropout){ range (l.seed, &lr[0]), l.dropout };
+              part = (TailorVkLoraPart){ &lr[2], range (l.a, &lr[1]), l.r, 1.0f,
+                                         l.dropout > 0.0f ? &drop : NULL };
+              c->fused_op = index + 1;
+            }
+          return pack_scratch (c, ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT, t[2].type, T, IC, OC,
+                               &space, &pack, error) &&
+                 tailor_vk_matmul_backward_input (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
+                                                  pack, weight, T, TRUE, fuse ? &part : NULL,
+                                                  error);
+        }
       return weight_f32 (c, rec, ctx, &t[2], 0, OC, &w, error) &&
              tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), &w, NULL, NULL, &g,
                                 error);
@@ -460,103 +615,87 @@ record_lora (VkCompiled *c,
 {
   const TailorTensor *t = op->t;
   gboolean backward = op->kind == TAILOR_OP_LORA_BACKWARD;
-  const TailorTensor *inp = &t[backward ? 4 : 2];
-  const TailorTensor *a = &t[backward ? 6 : 3];
-  const TailorTensor *b = &t[backward ? 7 : 4];
-  const TailorTensor *seed = &t[backward ? 8 : 5];
-  float scale = op->f[0], dropout = op->f[1];
-  guint IC = (guint) a->ne[0], r = (guint) rows_of (a, a->ne[0]), OC = (guint) rows_of (b, r);
-  guint T = (guint) rows_of (inp, IC);
-  TailorVkDropOperand drop_in = dropout > 0.0f ? TAILOR_VK_DROP_A : TAILOR_VK_DROP_NONE;
+  gboolean fused = c->fused_op == index;
+  LoraShape l;
   TailorVkBufferRange s[9], dxa;
   TailorVkDropout drop = { NULL, 0.0f };
 
-  if (dropout > 0.0f && !present (seed))
+  lora_shape (op, &l);
+  if (l.dropout > 0.0f && !present (l.seed))
     {
       g_set_error (error, TAILOR_BACKEND_ERROR, TAILOR_BACKEND_ERROR_INVALID,
                    "op %u (%s): dropout %g needs a seed tensor.", index,
-                   tailor_op_kind_name (op->kind), dropout);
+                   tailor_op_kind_name (op->kind), l.dropout);
       return FALSE;
     }
-  if (dropout > 0.0f)
-    drop = (TailorVkDropout){ range (seed, &s[backward ? 8 : 5]), dropout };
+  if (l.dropout > 0.0f)
+    drop = (TailorVkDropout){ range (l.seed, &s[8]), l.dropout };
   if (!backward)
     {
-      /* xa (T, r) = drop (inp) · Aᵀ, then out += scale · xa · Bᵀ */
-      TailorVkGemm down = { T, r, IC, r, IC, 1, IC, 1, 1.0f, FALSE, FALSE, drop_in, dropout };
-      TailorVkGemm up = { T, OC, r, OC, r, 1, r, 1, scale, TRUE };
-      gboolean ok;
+      /* xa (T, r) = drop (inp) · Aᵀ, then out += scale · xa · Bᵀ (both already recorded with
+       * the base matmul when fused) */
+      TailorVkGemm up = { l.T, l.OC, l.r, l.OC, l.r, 1, l.r, 1, l.scale, TRUE };
 
-      /* the down product through the fp32 forward kernel, dropping inp's elements as read */
-      if ((guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 &&
-          bindable (ctx, inp, a, &t[1]))
-        ok = tailor_vk_matmul_f32_forward (rec, range (&t[1], &s[1]), range (inp, &s[2]),
-                                           range (a, &s[3]), T, IC, r, NULL,
-                                           dropout > 0.0f ? &drop : NULL, error);
-      else
-        ok = tailor_vk_op_gemm (rec, range (&t[1], &s[1]), range (inp, &s[2]), range (a, &s[3]),
-                                NULL, range (seed, &s[5]), &down, error);
-      if (!ok)
+      if (fused)
+        return TRUE;
+      if (!lora_down (rec, ctx, op, error))
         return FALSE;
       /* the up product through the matmul kernels, which own whole blocks on llvmpipe */
-      if ((guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && r % 4 == 0 &&
-          bindable (ctx, &t[1], b, &t[0]))
+      if ((guint64) l.T * l.OC * l.r >= FAST_MATMUL_MIN_MACS && l.r % 4 == 0 &&
+          bindable (ctx, &t[1], l.b, &t[0]))
         return tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_FORWARD, range (&t[0], &s[0]),
-                                       range (&t[1], &s[1]), NULL, range (b, &s[4]), T, r, OC,
-                                       scale, TRUE, NULL, error);
-      return tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]), range (b, &s[4]),
-                                NULL, NULL, &up, error);
+                                       range (&t[1], &s[1]), NULL, range (l.b, &s[4]), l.T, l.r,
+                                       l.OC, l.scale, TRUE, NULL, error);
+      return tailor_vk_op_gemm (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
+                                range (l.b, &s[4]), NULL, NULL, &up, error);
     }
   else
     {
       /* dxa (T, r) = scale · dout · B; db += scale · doutᵀ · xa; da += dxaᵀ · drop (inp);
-       * dinp += drop ⊙ (dxa · A) */
-      TailorVkGemm g_dxa = { T, r, OC, r, OC, 1, 1, r, scale };
-      TailorVkGemm g_db = { OC, r, T, r, 1, OC, 1, r, scale, TRUE };
+       * dinp += drop ⊙ (dxa · A). Fused, the matmul backward before recorded dxa (into the
+       * same scratch) and dinp. */
+      guint T = l.T, IC = l.IC, r = l.r, OC = l.OC;
+      TailorVkGemm g_db = { OC, r, T, r, 1, OC, 1, r, l.scale, TRUE };
       TailorVkGemm g_da = { r,      IC,    T,
                             IC,     1,     r,
                             1,      IC,    1.0f,
-                            TRUE,   FALSE, dropout > 0.0f ? TAILOR_VK_DROP_B : TAILOR_VK_DROP_NONE,
-                            dropout };
+                            TRUE,   FALSE, l.dropout > 0.0f ? TAILOR_VK_DROP_B : TAILOR_VK_DROP_NONE,
+                            l.dropout };
       TailorVkGemm g_dinp = {
         T,      IC, r,    IC,   r,     1,
-        1,      IC, 1.0f, TRUE, FALSE, dropout > 0.0f ? TAILOR_VK_DROP_C : TAILOR_VK_DROP_NONE,
-        dropout
+        1,      IC, 1.0f, TRUE, FALSE, l.dropout > 0.0f ? TAILOR_VK_DROP_C : TAILOR_VK_DROP_NONE,
+        l.dropout
       };
-      const TailorVkDropout *dropping = dropout > 0.0f ? &drop : NULL;
+      const TailorVkDropout *dropping = l.dropout > 0.0f ? &drop : NULL;
       gboolean big_in = (guint64) T * IC * r >= FAST_MATMUL_MIN_MACS && IC % 4 == 0 && r % 4 == 0;
       gboolean big_out = (guint64) T * OC * r >= FAST_MATMUL_MIN_MACS && OC % 4 == 0 && r % 4 == 0;
-      /* d(xa) and d(inp) are input gradients through B and A, dB and dA weight gradients (dA
-       * of the dropped input): the matmul kernels', dropout included */
-      gboolean dxa_fast = big_out && bindable (ctx, &t[3], b, NULL);
+      /* dB and dA (of the dropped input) are weight gradients, d(inp) an input gradient through
+       * A: the matmul kernels', dropout included */
       gboolean db_fast = big_out && bindable (ctx, &t[3], &t[5], &t[2]);
-      gboolean da_fast = big_in && bindable (ctx, inp, NULL, &t[1]);
-      gboolean dinp_fast = big_in && bindable (ctx, NULL, a, &t[0]);
+      gboolean da_fast = big_in && bindable (ctx, l.inp, NULL, &t[1]);
+      gboolean dinp_fast = big_in && bindable (ctx, NULL, l.a, &t[0]);
 
-      return scratch (c, ctx, "lora", (guint64) T * r, &dxa, error) &&
-             (dxa_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT, &dxa,
-                                                 range (&t[3], &s[3]), NULL, range (b, &s[7]), T,
-                                                 r, OC, scale, FALSE, NULL, error)
-                       : tailor_vk_op_gemm (rec, &dxa, range (&t[3], &s[3]), range (b, &s[7]), NULL,
-                                            NULL, &g_dxa, error)) &&
-             (db_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[2], &s[2]),
+      if (fused ? !scratch (c, ctx, "lora", (guint64) T * r, &dxa, error)
+                : !lora_dxa (c, rec, ctx, op, &dxa, error))
+        return FALSE;
+      return (db_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[2], &s[2]),
                                                           range (&t[3], &s[3]),
-                                                          range (&t[5], &s[5]), T, r, OC, scale,
+                                                          range (&t[5], &s[5]), T, r, OC, l.scale,
                                                           NULL, error)
                       : tailor_vk_op_gemm (rec, range (&t[2], &s[2]), range (&t[3], &s[3]),
                                            range (&t[5], &s[5]), NULL, NULL, &g_db, error)) &&
              (da_fast ? tailor_vk_matmul_backward_weight (rec, range (&t[1], &s[1]), &dxa,
-                                                          range (inp, &s[4]), T, IC, r, 1.0f,
+                                                          range (l.inp, &s[4]), T, IC, r, 1.0f,
                                                           dropping, error)
-                      : tailor_vk_op_gemm (rec, range (&t[1], &s[1]), &dxa, range (inp, &s[4]),
-                                           NULL, range (seed, &s[8]), &g_da, error)) &&
-             (!present (&t[0]) ||
+                      : tailor_vk_op_gemm (rec, range (&t[1], &s[1]), &dxa, range (l.inp, &s[4]),
+                                           NULL, range (l.seed, &s[7]), &g_da, error)) &&
+             (fused || !present (&t[0]) ||
               (dinp_fast ? tailor_vk_matmul_dense (rec, TAILOR_VK_MATMUL_BACKWARD_INPUT,
                                                    range (&t[0], &s[0]), &dxa, NULL,
-                                                   range (a, &s[6]), T, IC, r, 1.0f, TRUE,
+                                                   range (l.a, &s[6]), T, IC, r, 1.0f, TRUE,
                                                    dropping, error)
-                         : tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (a, &s[6]),
-                                              NULL, range (seed, &s[8]), &g_dinp, error)));
+                         : tailor_vk_op_gemm (rec, range (&t[0], &s[0]), &dxa, range (l.a, &s[6]),
+                                              NULL, range (l.seed, &s[7]), &g_dinp, error)));
     }
 }
 
@@ -734,7 +873,7 @@ record_op (VkCompiled *c,
         if (op->kind != TAILOR_OP_MATMUL_BACKWARD_WEIGHT &&
             !tailor_vk_type_is_gatherable (t[2].type))
           return unsupported (error, index, op, "this weight type has no kernel");
-        return record_matmul (c, rec, ctx, op, error);
+        return record_matmul (c, rec, ctx, index, op, error);
       case TAILOR_OP_ROPE:
         return tailor_vk_op_rope (rec, range (&t[0], &s[0]), range (&t[1], &s[1]),
                                   range (&t[2], &s[2]), (guint) tailor_tensor_n_elements (&t[1]),
@@ -814,6 +953,7 @@ record_all (VkBackend *self, VkCompiled *c, gboolean profile, GError **error)
 
   drop_recording (c);
   c->profile = profile;
+  c->fused_op = G_MAXUINT;
   c->rec = tailor_vk_recorder_new (self->ctx, profile, &local);
   if (c->rec == NULL)
     return propagate (error, local);

@@ -466,7 +466,7 @@ exact_range (const TailorVkBufferRange *in, guint64 bytes, TailorVkBufferRange *
 typedef struct
 {
   guint32 M, N, R, flags;
-  float alpha, drop_p, drop_keep;
+  float alpha, drop_p, drop_keep, lora_scale;
 } Push;
 
 /* TAILOR_VK_MATMUL_TILES=<BM>x<BN>[/<KU>] (multiples of 4, BM × BN ≤ 256, KU 1 … 16)
@@ -657,6 +657,7 @@ dispatch (TailorVkRecorder *rec,
           const TailorVkBufferRange ranges_in[6],
           const TailorVkBufferRange *pack,
           const TailorVkDropout *drop,
+          const TailorVkLoraPart *lora,
           const Push *push_in,
           GError **error)
 {
@@ -668,6 +669,8 @@ dispatch (TailorVkRecorder *rec,
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32_SFLOAT, FALSE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SFLOAT, FALSE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
   };
   const TailorVkDeviceInfo *info = ctx->info;
   gboolean cpu = info->type == TAILOR_VK_DEVICE_CPU;
@@ -678,14 +681,27 @@ dispatch (TailorVkRecorder *rec,
     .n_bindings = G_N_ELEMENTS (bindings),
     .push_constant_size = sizeof (Push),
   };
-  TailorVkBufferRange ranges[7];
+  TailorVkBufferRange ranges[9];
   TailorVkPipeline *pipeline;
-  guint32 spec[10] = { 0 };
+  guint32 spec[11] = { 0 };
   guint32 gx, gy;
 
   memcpy (ranges, ranges_in, 6 * sizeof ranges[0]);
-  /* Without dropout a stand-in for the seed the kernel never reads. */
+  /* Without dropout or a LoRA part, stand-ins the kernel never reads. */
   ranges[6] = (TailorVkBufferRange){ ranges[2].buffer, ranges[2].offset, 16 };
+  ranges[7] = ranges[8] = (TailorVkBufferRange){ ranges[1].buffer, ranges[1].offset, 16 };
+  if (lora != NULL)
+    {
+      if (!splitk_owns_blocks (ctx, mode, push->M) || lora->rank == 0 || lora->rank % 4 != 0 ||
+          !exact_range (lora->in, (guint64) push->M * lora->rank * 4, &ranges[7]) ||
+          !exact_range (lora->w, (guint64) push->N * lora->rank * 4, &ranges[8]))
+        return invalid (error, label,
+                        "a LoRA part needs a device that takes it (tailor_vk_matmul_takes_lora), "
+                        "a rank that is a multiple of 4 and ranges as long as its matrices");
+      spec[10] = lora->rank / 4;
+      p.lora_scale = lora->scale;
+      drop = lora->drop;
+    }
   if (drop != NULL && drop->p > 0.0f)
     {
       if (drop->p >= 1.0f || mode == MODE_FORWARD || !exact_range (drop->seed, 4, &ranges[6]))
@@ -718,11 +734,11 @@ dispatch (TailorVkRecorder *rec,
         return invalid (error, label, "the matrix needs more workgroups than the device allows");
       desc.shader = "matmul-tiled";
       desc.spec_constants = spec;
-      desc.n_spec_constants = 10;
+      desc.n_spec_constants = 11;
       pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
       if (pipeline == NULL)
         return FALSE;
-      return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 7, push, sizeof *push,
+      return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 9, push, sizeof *push,
                                           (guint32) groups_x, (guint32) groups_y, 1, error);
     }
 
@@ -754,11 +770,11 @@ dispatch (TailorVkRecorder *rec,
     gy = 1;
     desc.shader = "matmul-splitk";
     desc.spec_constants = spec;
-    desc.n_spec_constants = 10;
+    desc.n_spec_constants = 11;
     pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
     if (pipeline == NULL)
       return FALSE;
-    return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 7, push, sizeof *push, gx, gy,
+    return tailor_vk_recorder_dispatch (rec, pipeline, label, ranges, 9, push, sizeof *push, gx, gy,
                                         1, error);
   }
 }
@@ -791,6 +807,18 @@ tailor_vk_matmul_pack_floats (TailorVkContext *ctx,
 }
 
 gboolean
+tailor_vk_matmul_takes_lora (TailorVkContext *ctx, TailorVkMatmulDirection direction, guint T)
+{
+  g_return_val_if_fail (ctx != NULL, FALSE);
+
+  if (direction == TAILOR_VK_MATMUL_FORWARD)
+    return splitk_owns_blocks (ctx, MODE_FORWARD, T);
+  if (direction == TAILOR_VK_MATMUL_BACKWARD_INPUT)
+    return splitk_owns_blocks (ctx, MODE_INPUT, T);
+  return FALSE;
+}
+
+gboolean
 tailor_vk_matmul (TailorVkRecorder *rec,
                   const TailorVkBufferRange *y,
                   const TailorVkBufferRange *x,
@@ -799,6 +827,7 @@ tailor_vk_matmul (TailorVkRecorder *rec,
                   const TailorVkBufferRange *bias,
                   guint T,
                   gboolean accumulate,
+                  const TailorVkLoraPart *lora,
                   GError **error)
 {
   TailorVkContext *ctx;
@@ -826,8 +855,8 @@ tailor_vk_matmul (TailorVkRecorder *rec,
         return invalid (error, "matmul", "the bias range is shorter than OC floats");
       push.flags |= FLAG_BIAS;
     }
-  return dispatch (rec, ctx, "matmul_forward", MODE_FORWARD, w->type, ranges, pack, NULL, &push,
-                   error);
+  return dispatch (rec, ctx, "matmul_forward", MODE_FORWARD, w->type, ranges, pack, NULL, lora,
+                   &push, error);
 }
 
 gboolean
@@ -838,6 +867,7 @@ tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
                                  const TailorVkWeight *w,
                                  guint T,
                                  gboolean accumulate,
+                                 const TailorVkLoraPart *lora,
                                  GError **error)
 {
   TailorVkContext *ctx;
@@ -861,8 +891,8 @@ tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
     return FALSE;
   weight_ranges (w, ranges);
   push = (Push){ T, (guint32) w->IC, (guint32) w->OC, accumulate ? FLAG_ACCUMULATE : 0, 1.0f };
-  return dispatch (rec, ctx, "matmul_backward_input", MODE_INPUT, w->type, ranges, pack, NULL, &push,
-                   error);
+  return dispatch (rec, ctx, "matmul_backward_input", MODE_INPUT, w->type, ranges, pack, NULL,
+                   lora, &push, error);
 }
 
 gboolean
@@ -905,7 +935,7 @@ tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
     (TailorVkBufferRange){ ranges[1].buffer, ranges[1].offset, 16 };
   push = (Push){ OC, IC, T, FLAG_ACCUMULATE, alpha };
   return dispatch (rec, ctx, "matmul_backward_weight", MODE_WEIGHT, TAILOR_TYPE_F32, ranges, NULL,
-                   drop, &push, error);
+                   drop, NULL, &push, error);
 }
 
 gboolean
@@ -956,7 +986,7 @@ tailor_vk_matmul_dense (TailorVkRecorder *rec,
   push =
     (Push){ T, (guint32) out_cols, (guint32) in_cols, accumulate ? FLAG_ACCUMULATE : 0, alpha };
   return dispatch (rec, ctx, label, forward ? MODE_FORWARD : MODE_INPUT, TAILOR_TYPE_F32, ranges,
-                   pack, drop, &push, error);
+                   pack, drop, NULL, &push, error);
 }
 
 static int
@@ -1070,9 +1100,9 @@ tailor_vk_matmul_bench (TailorVkContext *ctx,
     const TailorVkBufferRange *pp = pack != NULL ? &p : NULL;
 
     if (direction == TAILOR_VK_MATMUL_FORWARD)
-      ok = tailor_vk_matmul (rec, &o, &i, pp, w, NULL, T, FALSE, error);
+      ok = tailor_vk_matmul (rec, &o, &i, pp, w, NULL, T, FALSE, NULL, error);
     else if (direction == TAILOR_VK_MATMUL_BACKWARD_INPUT)
-      ok = tailor_vk_matmul_backward_input (rec, &o, &i, pp, w, T, FALSE, error);
+      ok = tailor_vk_matmul_backward_input (rec, &o, &i, pp, w, T, FALSE, NULL, error);
     else
       ok = tailor_vk_matmul_backward_weight (rec, &o, &i, &(TailorVkBufferRange){ other, 0, 0 }, T,
                                              K, N, 1.0f, NULL, error);

@@ -62,6 +62,40 @@ typedef enum
  * buffers, so their offsets must be multiples of storage_buffer_alignment. With accumulate the
  * result is added to what the output holds, else it replaces it. */
 
+typedef enum
+{
+  TAILOR_VK_MATMUL_FORWARD,        /* Y = X · Wᵀ */
+  TAILOR_VK_MATMUL_BACKWARD_INPUT, /* dX = dY · W */
+  TAILOR_VK_MATMUL_BACKWARD_WEIGHT /* dW = dYᵀ · X (type must be F32) */
+} TailorVkMatmulDirection;
+
+/* LoRA dropout on one operand of a gradient's product: element i of it is zeroed or scaled by
+ * 1 / (1 − p) as tailor_ref_dropout_factor (seed, i, p) says, seed the first value of an R32I
+ * range (a forward takes it on X through tailor_vk_matmul_f32_forward). */
+typedef struct
+{
+  const TailorVkBufferRange *seed;
+  float p;
+} TailorVkDropout;
+
+/* A LoRA pair's part of a product, read in the same pass (where tailor_vk_matmul_takes_lora
+ * says the device's kernels do): the forward adds scale · in (T, rank) · wᵀ with w = B (OC,
+ * rank); the input gradient adds drop ⊙ (in (T, rank) · w) with w = A (rank, IC), drop (may be
+ * NULL) masking that part only. rank a multiple of 4. */
+typedef struct
+{
+  const TailorVkBufferRange *in;
+  const TailorVkBufferRange *w;
+  guint rank;
+  float scale;
+  const TailorVkDropout *drop;
+} TailorVkLoraPart;
+
+/* Whether the kernels of direction over T rows take a LoRA part on this device. */
+gboolean tailor_vk_matmul_takes_lora (TailorVkContext *ctx,
+                                      TailorVkMatmulDirection direction,
+                                      guint T);
+
 /* y (T, OC) (+)= x (T, IC) · Wᵀ (+ bias (OC), NULL for none). */
 gboolean tailor_vk_matmul (TailorVkRecorder *rec,
                            const TailorVkBufferRange *y,
@@ -71,6 +105,7 @@ gboolean tailor_vk_matmul (TailorVkRecorder *rec,
                            const TailorVkBufferRange *bias,
                            guint T,
                            gboolean accumulate,
+                           const TailorVkLoraPart *lora,
                            GError **error);
 
 /* dx (T, IC) (+)= dy (T, OC) · W; OC must be a multiple of 4. */
@@ -81,16 +116,8 @@ gboolean tailor_vk_matmul_backward_input (TailorVkRecorder *rec,
                                           const TailorVkWeight *w,
                                           guint T,
                                           gboolean accumulate,
+                                          const TailorVkLoraPart *lora,
                                           GError **error);
-
-/* LoRA dropout on one operand of a gradient's product: element i of it is zeroed or scaled by
- * 1 / (1 − p) as tailor_ref_dropout_factor (seed, i, p) says, seed the first value of an R32I
- * range (a forward takes it on X through tailor_vk_matmul_f32_forward). */
-typedef struct
-{
-  const TailorVkBufferRange *seed;
-  float p;
-} TailorVkDropout;
 
 /* dw (OC, IC) += alpha · dyᵀ · drop (x) with dy (T, OC), x (T, IC), all fp32 (the gradient of
  * an F32 weight for full fine-tuning, in the weight's own layout, or of a LoRA matrix); IC and
@@ -109,12 +136,6 @@ gboolean tailor_vk_matmul_backward_weight (TailorVkRecorder *rec,
 /* The family a recorder's context uses now (AUTO resolved). */
 TailorVkMatmulFamily tailor_vk_matmul_get_family (TailorVkContext *ctx);
 
-typedef enum
-{
-  TAILOR_VK_MATMUL_FORWARD,        /* Y = X · Wᵀ */
-  TAILOR_VK_MATMUL_BACKWARD_INPUT, /* dX = dY · W */
-  TAILOR_VK_MATMUL_BACKWARD_WEIGHT /* dW = dYᵀ · X (type must be F32) */
-} TailorVkMatmulDirection;
 
 /* Where the device's kernels read their X (or dY) packed, the floats of scratch that takes
  * (0 when they read it in place): pass that scratch as pack. pack may be NULL, which reads the
