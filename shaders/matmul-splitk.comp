@@ -24,6 +24,7 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 
 layout (constant_id = 0) const uint WG = 8;
 layout (constant_id = 1) const uint BM = 16;
@@ -130,7 +131,7 @@ forward_chunk (uint c, uint a_base[BM], uint w_base[BN])
       h1[j] = TYPE == T_Q6_K ? texelFetch (WH, int (w_high_word (chunk, 4))).x : h0[j];
       sc[j] = HAS_SCALES ? texelFetch (WS, int (chunk)).xy : vec2 (0.0);
     }
-  for (uint s = 0; s < STEPS; s++)
+  [[unroll]] for (uint s = 0; s < STEPS; s++)
     {
       vec4 a[BM];
 
@@ -165,7 +166,7 @@ input_step (uint k, uint a_base[BM], uint first)
 
   for (uint i = 0; i < BM; i++)
     a[i] = texelFetch (A, int (a_base[i] + k * A_STEP));
-  for (uint cc = 0; cc < BN / CE; cc++)
+  [[unroll]] for (uint cc = 0; cc < BN / CE; cc++)
     {
       uvec4 q0[4];
       uvec4 q1[4];
@@ -184,7 +185,7 @@ input_step (uint k, uint a_base[BM], uint first)
           h1[e] = TYPE == T_Q6_K ? texelFetch (WH, int (w_high_word (chunk, 4))).x : h0[e];
           sc[e] = HAS_SCALES ? texelFetch (WS, int (chunk)).xy : vec2 (0.0);
         }
-      for (uint s = 0; s < STEPS; s++)
+      [[unroll]] for (uint s = 0; s < STEPS; s++)
         {
           mat4 w;
 

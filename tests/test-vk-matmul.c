@@ -514,6 +514,10 @@ test_splitk_matches_cpu_reference (void)
   /* From 64 rows the forward takes its big block (16 × 16 on llvmpipe), ragged on both
    * sides here. */
   check_forward (rand, TAILOR_TYPE_F32, 70, 900, 45, TRUE, FALSE, 0);
+  /* The input gradient's default 8 × 32 block holds four 8-element chunks of F16 and BF16
+   * rows (ragged at 72 columns). */
+  check_backward_input (rand, TAILOR_TYPE_F16, 37, 72, 44, TRUE, 0, 0.0f);
+  check_backward_input (rand, TAILOR_TYPE_BF16, 37, 72, 44, FALSE, 0, 0.0f);
   /* LoRA parts read in the same pass (CPU devices, lanes owning blocks): over a packed X with
    * a bias, over a K-quant's chunks in the big block, and in the input gradient, masked by
    * dropout or not. */

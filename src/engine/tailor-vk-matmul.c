@@ -528,19 +528,15 @@ splitk_block_tiles (gboolean cpu, guint mode, TailorType type, guint32 M, guint3
   spec[1] = cpu ? 16 : 8;
   spec[2] = cpu && mode == MODE_FORWARD && M >= BIG_BLOCK_MIN_ROWS ? 16 : 8;
   spec[5] = cpu ? (mode == MODE_WEIGHT || M < BIG_BLOCK_MIN_ROWS ? 8 : 16) : 1;
-  if (cpu && mode == MODE_INPUT && chunk_elements (type) == 8)
-    {
-      /* F16 and BF16: one 8-element chunk per block row. Over several chunks llvmpipe keeps
-       * the sums in memory indexed per lane: 8 × 32 ran at 4–6 GFLOP/s, 16 × 8 at 21–37. */
-      spec[1] = 16;
-      spec[2] = 8;
-    }
-  else if (cpu && mode == MODE_INPUT)
+  if (cpu && mode == MODE_INPUT)
     {
       /* The input gradient on llvmpipe: 8 × 32, a whole chunk of every type, so no BM
        * shrinking to 4; 10–20% ahead of 16 × 8 (shrunk to 4 × 32 for 32-element chunks)
        * at T = 512, IC or OC 288 and 768, Q8_0, Q4_K and F32 (load average 2.5). Sixteen
-       * steps per iteration: 1.2–1.4× eight on 2048 × 8192 (F32, Q8_0), four slower still. */
+       * steps per iteration: 1.2–1.4× eight on 2048 × 8192 (F32, Q8_0), four slower still.
+       * F16 and BF16 (four 8-element chunks a row) need the shader's chunk loop unrolled
+       * explicitly: left to itself llvmpipe kept the sums in per-lane memory (5–7 GFLOP/s
+       * against 37 unrolled at 2048 × 8192). */
       spec[1] = 8;
       spec[2] = 32;
     }
