@@ -637,10 +637,11 @@ bench_train (TailorBackend *b, const TrainArgs *args)
   embd = model->hp.n_embd;
   ff = model->hp.layers[0].n_ff;
   if (config.method != TAILOR_TRAIN_FULL)
-    adapter = tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, args->rank,
-                                      2.0f * args->rank, FALSE, 0.0f, 1);
-  if (config.method != TAILOR_TRAIN_FULL)
-    config.dropout = (float) args->dropout;
+    {
+      adapter = tailor_ref_adapter_new (model, TAILOR_REF_LORA_ALL, args->rank,
+                                        2.0f * args->rank, FALSE, 0.0f, 1);
+      config.dropout = (float) args->dropout;
+    }
   step = tailor_step_new (b, model, &config, adapter, &error);
   if (step == NULL)
     return tailor_cli_fail (error);

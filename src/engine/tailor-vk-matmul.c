@@ -811,9 +811,8 @@ static gboolean
 plain_f32_forward (TailorVkContext *ctx, TailorType type, guint T, guint IC, gboolean plain)
 {
   return plain && type == TAILOR_TYPE_F32 && ctx->info->type == TAILOR_VK_DEVICE_CPU &&
-         tailor_vk_matmul_get_family (ctx) == TAILOR_VK_MATMUL_SPLITK && T > 4 &&
-         pack_floats (ctx, MODE_FORWARD, type, T, IC) == 0 &&
-         g_strcmp0 (g_getenv ("TAILOR_VK_MATMUL_FORWARD"), "split") != 0;
+         splitk_owns_blocks (ctx, MODE_FORWARD, T) &&
+         pack_floats (ctx, MODE_FORWARD, type, T, IC) == 0;
 }
 
 gboolean
