@@ -6,6 +6,7 @@
 // MODE 0: Y (M = T, N = OC) = X (T, R = IC) · Wᵀ (+ bias), W (OC, IC) of type TYPE.
 // MODE 1: dX (M = T, N = IC) = dY (T, R = OC) · W.
 // MODE 2: dW (M = OC, N = IC) = dYᵀ (R = T rows) · X, fp32 only; X comes through WQ.
+// (MODE 1 with TRANS: W comes transposed, see below.)
 // With flags bit 0 the result is added to what Y holds.
 //
 // The forward on llvmpipe and the input gradient everywhere give each lane whole BM × BN blocks
@@ -53,6 +54,11 @@ layout (constant_id = 9) const uint FLAGS = 0;
 // separate rank-r product, whose loads and stores of every output cost on llvmpipe what the
 // multiply-adds of a reduction of hundreds do.
 layout (constant_id = 10) const uint LORA_R4 = 0;
+// MODE 1 over an F32 weight that matmul-transpose.comp turned round (1): WQ holds Wᵀ (N rows of
+// the reduction R), read along the reduction with the forward's steps, where the weight in place
+// is read across its rows, N · 4 bytes apart, which alias in a CPU's L1 cache. LoRA part, dropout
+// and the end of a block stay MODE 1's.
+layout (constant_id = 11) const uint TRANS = 0;
 layout (local_size_x_id = 0) in;
 
 layout (binding = 0, std430) buffer Y { float y[]; };
@@ -340,12 +346,12 @@ main ()
           // that.
           for (; k + (KU - 1) * k_step < R4; k += KU * k_step)
             for (uint u = 0; u < KU; u++)
-              if (MODE == 0)
+              if (MODE == 0 || TRANS != 0)
                 forward_step (k + u * k_step, a_base, w_base);
               else
                 input_step (k + u, a_base, first);
           for (; KU > 1 && k < R4; k += k_step)
-            if (MODE == 0)
+            if (MODE == 0 || TRANS != 0)
               forward_step (k, a_base, w_base);
             else
               input_step (k, a_base, first);

@@ -504,8 +504,20 @@ test_splitk_matches_cpu_reference (void)
       g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_FORWARD,
                                                       TAILOR_TYPE_F32, 3, 900, 45),
                         ==, 0);
+      /* The F32 input gradient over rows of 896 and more reads its weight transposed into
+       * the scratch, then dY packed as the forward reads X past a reduction of 896; shorter
+       * rows and other types read their weight in place. */
       g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
-                                                      TAILOR_TYPE_F32, 37, 45, 900),
+                                                      TAILOR_TYPE_F32, 37, 900, 300),
+                        >=, 900 * 300);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                      TAILOR_TYPE_F32, 37, 900, 900),
+                        >=, 900 * 900 + 37 * 900);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                      TAILOR_TYPE_F32, 37, 44, 900),
+                        ==, 0);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                      TAILOR_TYPE_Q4_K, 37, 1024, 900),
                         ==, 0);
     }
   check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, TRUE, FALSE, 0);
@@ -518,6 +530,25 @@ test_splitk_matches_cpu_reference (void)
    * rows (ragged at 72 columns). */
   check_backward_input (rand, TAILOR_TYPE_F16, 37, 72, 44, TRUE, 0, 0.0f);
   check_backward_input (rand, TAILOR_TYPE_BF16, 37, 72, 44, FALSE, 0, 0.0f);
+  /* The F32 input gradient over its weight transposed (forced for 72 columns: the
+   * transpose's last group of sixteen and the forward's 16-wide block both ragged), reading dY
+   * packed past a reduction of 896 (900: the sixteen-step loop and its remainder), then from
+   * 64 rows in the big block, then a weight whose transpose outgrows the device's
+   * storage-buffer range and goes in bands (the last one 4 columns), then in place. */
+  g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "1", TRUE);
+  check_backward_input (rand, TAILOR_TYPE_F32, 37, 72, 900, TRUE, 0, 0.0f);
+  check_backward_input (rand, TAILOR_TYPE_F32, 70, 72, 300, FALSE, 0, 0.0f);
+  g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "", TRUE);
+  {
+    const TailorVkDeviceInfo *info = tailor_vk_context_get_info (ctx);
+    guint OC = 8192, IC = (guint) ((guint64) info->max_storage_buffer_range / (OC * 4) + 4);
+
+    if (IC >= 896 && IC <= 8192 && (guint64) IC * OC * 4 / 16 <= info->max_texel_buffer_elements)
+      check_backward_input (rand, TAILOR_TYPE_F32, 5, (int) IC, (int) OC, FALSE, 0, 0.0f);
+  }
+  g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "0", TRUE);
+  check_backward_input (rand, TAILOR_TYPE_F32, 37, 72, 300, TRUE, 0, 0.0f);
+  g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "", TRUE);
   /* LoRA parts read in the same pass (CPU devices, lanes owning blocks): over a packed X with
    * a bias, over a K-quant's chunks in the big block, and in the input gradient, masked by
    * dropout or not. */
@@ -527,6 +558,9 @@ test_splitk_matches_cpu_reference (void)
       check_forward (rand, TAILOR_TYPE_Q4_K, 70, 256, 45, FALSE, FALSE, 16);
       check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE, 8, 0.0f);
       check_backward_input (rand, TAILOR_TYPE_Q4_K, 37, 256, 300, TRUE, 16, 0.2f);
+      g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "1", TRUE);
+      check_backward_input (rand, TAILOR_TYPE_F32, 37, 72, 300, TRUE, 16, 0.2f);
+      g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "", TRUE);
     }
   /* The same product reading in place. */
   g_setenv ("TAILOR_VK_MATMUL_PACK", "0", TRUE);
