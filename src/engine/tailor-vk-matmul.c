@@ -1260,8 +1260,9 @@ tailor_vk_matmul_bench (TailorVkContext *ctx,
       if (!tailor_vk_recorder_run (rec, 600 * SECOND, error))
         return FALSE;
       timings = tailor_vk_recorder_get_timings (rec, &n_timings);
-      /* The packing and the weight's transposing are part of the product's time. */
-      g_assert (n_timings >= 1 && n_timings <= 1 + (packed > 0) * 2);
+      /* The packing and the weight's transposing (one dispatch per band) are part of the
+       * product's time. */
+      g_assert (n_timings >= 1);
       ms[r] = 0.0;
       for (guint d = 0; d < n_timings; d++)
         ms[r] += timings[d].ms;
