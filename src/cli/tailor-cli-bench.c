@@ -529,6 +529,58 @@ gemm_ceiling (TailorBackend *b, int T, int IC, int OC, int reps, int threads, GE
   return MAX (fwd, bwd);
 }
 
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* Utilisation in pairs: n more steps, each followed at once by a ceiling of its own (fastest
+ * of three runs), the ratio taken per pair. This machine's speed wanders up to 2× from minute
+ * to minute; the steps above and their ceiling can catch different phases, a pair rarely does.
+ * Returns the pairs' median (-1 on error), their range in lo, hi. */
+static double
+paired_utilisation (TailorBackend *b,
+                    TailorStep *step,
+                    const gint32 *tokens,
+                    const gint32 *targets,
+                    const float *mask,
+                    const gint32 *pos,
+                    double flops_per_step,
+                    int seq,
+                    int embd,
+                    int ff,
+                    int n,
+                    double *lo,
+                    double *hi,
+                    GError **error)
+{
+  g_autofree double *ratio = g_new (double, n);
+
+  for (int k = 0; k < n; k++)
+    {
+      TailorAdamWHyper hyper = { 1e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, 200.0f + k, 1.0f, 0.0f };
+      double ts = now_s ();
+      double step_s;
+      double ceiling;
+
+      if (!tailor_step_run (step, tokens, targets, mask, pos, 1.0f, 200u + k, &hyper, NULL, NULL,
+                            error))
+        return -1.0;
+      step_s = now_s () - ts;
+      ceiling = gemm_ceiling (b, seq, embd, ff, 3, (int) tailor_parallel_get_n_threads (), error);
+      if (ceiling < 0)
+        return -1.0;
+      ratio[k] = flops_per_step / step_s / 1e9 / ceiling;
+    }
+  qsort (ratio, n, sizeof ratio[0], compare_doubles);
+  *lo = ratio[0];
+  *hi = ratio[n - 1];
+  return ratio[n / 2];
+}
+
 typedef struct
 {
   const char *shape;
@@ -725,6 +777,17 @@ bench_train (TailorBackend *b, const TrainArgs *args)
           MAX (args->reps, cpu ? 20 : 9));
   printf ("utilisation     %.0f%% (fastest step: %.0f%%)\n", 100.0 * model_gflops / peak_gflops,
           100.0 * flops_per_token * seq / best (step_s, steps) / 1e9 / peak_gflops);
+  {
+    double lo = 0.0, hi = 0.0;
+    double paired = paired_utilisation (b, step, tokens, targets, mask, pos, flops_per_token * seq,
+                                        seq, embd, ff, steps, &lo, &hi, &error);
+
+    if (paired < 0)
+      return tailor_cli_fail (error);
+    printf ("paired          %.0f%% (each of %d more steps against a ceiling measured right after "
+            "it, fastest of 3; median, range %.0f–%.0f%%)\n",
+            100.0 * paired, steps, 100.0 * lo, 100.0 * hi);
+  }
   /* on a machine shared with other work, the same against the CPU time this process got */
   if (cpu)
     printf ("CPU time        %.3f s per step (%.2f cores busy); %.1f GFLOP per CPU-second, "

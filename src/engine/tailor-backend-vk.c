@@ -354,7 +354,11 @@ weight_f32 (VkCompiled *c,
 {
   TailorVkBufferRange wr;
   guint64 IC = (guint64) w->ne[0];
+  const TailorVkWeight *repacked = repacked_weight (w);
 
+  if (w->type != TAILOR_TYPE_F32 && repacked != NULL)
+    return scratch (c, ctx, "weight", n_rows * IC, out, error) &&
+           tailor_vk_weight_rows (rec, out, repacked, NULL, (guint) row0, (guint) n_rows, error);
   if (((VkBuf *) w->buf)->blocks_freed)
     return blocks_freed (error, "dequantizing rows (a small or unaligned product, a loss chunk)");
   range (w, &wr);
@@ -839,6 +843,11 @@ record_op (VkCompiled *c,
                                  range (&t[2], &s[2]), tailor_tensor_n_elements (&t[0]),
                                  tailor_tensor_n_elements (&t[0]), error);
       case TAILOR_OP_EMBEDDING:
+        /* From the matmul kernels' layout where the weight has it: four values per lane. */
+        if (t[1].type != TAILOR_TYPE_F32 && repacked_weight (&t[1]) != NULL)
+          return tailor_vk_weight_rows (rec, range (&t[0], &s[0]), repacked_weight (&t[1]),
+                                        range (&t[2], &s[2]), 0,
+                                        (guint) tailor_tensor_n_elements (&t[2]), error);
         if (((VkBuf *) t[1].buf)->blocks_freed)
           return blocks_freed (error, "an embedding gather");
         if (!tailor_vk_type_is_gatherable (t[1].type))
@@ -1055,6 +1064,9 @@ vk_run (
       else
         g_free (label);
       *ms += times[d].ms;
+      if (g_getenv ("DBG_DISPATCH"))
+        g_printerr ("DBG %03u %-24s %-28s %8.3f ms  ne %lld %lld | %lld %lld\n", i, tailor_op_kind_name (op->kind), times[d].label, times[d].ms,
+                 (long long) op->t[0].ne[0], (long long) op->t[0].ne[1], (long long) op->t[2].ne[0], (long long) op->t[2].ne[1]);
     }
   return TRUE;
 }

@@ -382,10 +382,11 @@ setup_base (TailorStep *self, GError **error)
             keep_one_layout (self, &sl->w[t], TAILOR_VK_LAYOUT_REPACKED);
         }
     }
-  /* gathers read the embedding and the loss chunks the output weight */
-  keep_one_layout (self, &self->tok_embd, TAILOR_VK_LAYOUT_BLOCKS);
+  /* the embedding gather and the loss's chunks read the matmul kernels' layout too (four
+   * values per lane there, several words per value from the blocks) */
+  keep_one_layout (self, &self->tok_embd, TAILOR_VK_LAYOUT_REPACKED);
   if (!m->hp.tied_output)
-    keep_one_layout (self, &self->output, TAILOR_VK_LAYOUT_BLOCKS);
+    keep_one_layout (self, &self->output, TAILOR_VK_LAYOUT_REPACKED);
   return TRUE;
 }
 

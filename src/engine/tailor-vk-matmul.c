@@ -910,6 +910,73 @@ weight_ranges (const TailorVkWeight *w, TailorVkBufferRange ranges[6])
   ranges[5] = (TailorVkBufferRange){ w->buffer, w->h_off, 16 };
 }
 
+gboolean
+tailor_vk_weight_rows (TailorVkRecorder *rec,
+                       const TailorVkBufferRange *out,
+                       const TailorVkWeight *w,
+                       const TailorVkBufferRange *tokens,
+                       guint row0,
+                       guint n_rows,
+                       GError **error)
+{
+  static const TailorVkBinding bindings[] = {
+    { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_UINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
+  };
+  TailorVkContext *ctx;
+  guint32 spec[2];
+  TailorVkPipelineDesc desc = {
+    .shader = "matmul-rows",
+    .bindings = bindings,
+    .n_bindings = G_N_ELEMENTS (bindings),
+    .push_constant_size = 5 * sizeof (guint32),
+    .spec_constants = spec,
+    .n_spec_constants = G_N_ELEMENTS (spec),
+  };
+  TailorVkBufferRange ranges[6]; /* weight_ranges' six; the fifth becomes the tokens */
+  TailorVkPipeline *pipeline;
+  guint32 push[5];
+  guint64 items;
+
+  g_return_val_if_fail (rec != NULL, FALSE);
+  g_return_val_if_fail (w != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  ctx = w->buffer->ctx;
+  items = (guint64) n_rows * (w->IC / 4);
+  if (n_rows == 0 || items > G_MAXUINT32 ||
+      (tokens == NULL && (guint64) row0 + n_rows > (guint64) w->OC))
+    return invalid (error, "weight rows", "the rows must lie inside the weight");
+  weight_ranges (w, ranges);
+  /* Without tokens, a stand-in the kernel never reads. */
+  ranges[5] = ranges[3];
+  if (!exact_range (out, items * 16, &ranges[0]) ||
+      (tokens != NULL && !exact_range (tokens, (guint64) n_rows * 4, &ranges[5])))
+    return invalid (error, "weight rows", "the output or token range is shorter than its rows");
+  /* bindings: out, quants, high bits, scales, tokens */
+  ranges[1] = ranges[2];
+  ranges[2] = ranges[3];
+  ranges[3] = ranges[4];
+  ranges[4] = ranges[5];
+  spec[0] = 64;
+  spec[1] = w->type;
+  push[0] = n_rows;
+  push[1] = (guint32) (w->IC / 4);
+  push[2] = (guint32) w->OC;
+  push[3] = row0;
+  push[4] = tokens != NULL;
+  pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
+  if (pipeline == NULL)
+    return FALSE;
+  return tailor_vk_recorder_dispatch (
+    rec, pipeline, "weight_rows", ranges, 5, push, sizeof push,
+    (guint32) MIN ((items + spec[0] - 1) / spec[0], (guint64) ctx->info->max_workgroup_count[0]), 1,
+    1, error);
+}
+
 guint64
 tailor_vk_matmul_pack_floats (TailorVkContext *ctx,
                               TailorVkMatmulDirection direction,

@@ -46,6 +46,16 @@ gsize tailor_vk_weight_get_device_size (const TailorVkWeight *self);
  * can update it in place for full fine-tuning. FALSE for other types. */
 gboolean tailor_vk_weight_get_f32_range (const TailorVkWeight *self, TailorVkBufferRange *out);
 
+/* Records rows of w dequantized into out (n_rows × IC fp32, exactly that long): row t is w's
+ * row tokens[t] (tokens: R32I ids, NULL for row0 + t); ids outside w give zeros. */
+gboolean tailor_vk_weight_rows (TailorVkRecorder *rec,
+                                const TailorVkBufferRange *out,
+                                const TailorVkWeight *w,
+                                const TailorVkBufferRange *tokens,
+                                guint row0,
+                                guint n_rows,
+                                GError **error);
+
 /* Which kernel family runs the matmuls with T > 4 (T ≤ 4 always takes the matrix-vector path,
  * the split-K kernel with one block row per token). AUTO: split-K on CPU devices, tiled
  * elsewhere; the environment variable TAILOR_VK_MATMUL=splitk|tiled overrides AUTO. */
