@@ -528,7 +528,8 @@ tailor_vk_op_rope (TailorVkRecorder *rec,
   static const KBind kinds[] = { K_STORE, K_TEXI, K_TEXF };
   const TailorVkBufferRange *r[] = { x, pos, factors != NULL ? factors : pos };
   guint32 push[12];
-  guint64 pairs = (guint64) T * n_head * (n_rot / 2);
+  /* one invocation per token and pair index, over every head */
+  guint64 items = (guint64) T * (n_rot / 2);
 
   if (n_rot % 2 != 0 || n_rot > head_dim || freq_base <= 0.0f)
     return invalid (error, "ops-rope",
@@ -544,7 +545,8 @@ tailor_vk_op_rope (TailorVkRecorder *rec,
   push[9] = factors != NULL;
   push[10] = fbits ((float) log2 (freq_base));
   push[11] = fbits (freq_scale);
-  return op_dispatch (rec, "ops-rope", kinds, r, 3, push, 12, -1, groups_for (x, pairs), error);
+  return op_dispatch (rec, "ops-rope", kinds, r, 3, push, 12, factors != NULL, groups_for (x, items),
+                      error);
 }
 
 gboolean
