@@ -39,6 +39,20 @@ grid_2d (const TailorVkDeviceInfo *info, guint64 groups, guint32 *x, guint32 *y)
   return (guint64) *y <= info->max_workgroup_count[1];
 }
 
+/* Whether a kernel over n elements with vec4 views (K_VSTORE, K_VTEXF) can take them four at a
+ * time: n and every range's offset multiples of 4 floats. With vec4 loads and stores llvmpipe
+ * ran a residual add 3.5× as fast as one float per invocation (0.8 against 2.8 ms, 512 × 288). */
+static gboolean
+vec4_fits (const TailorVkBufferRange *const *ranges, guint n_ranges, guint64 n)
+{
+  if (n % 4 != 0)
+    return FALSE;
+  for (guint i = 0; i < n_ranges; i++)
+    if (ranges[i] != NULL && ranges[i]->offset % 16 != 0)
+      return FALSE;
+  return TRUE;
+}
+
 gboolean
 tailor_vk_swiglu_forward (TailorVkRecorder *rec,
                           const TailorVkBufferRange *out,
@@ -47,23 +61,28 @@ tailor_vk_swiglu_forward (TailorVkRecorder *rec,
                           guint64 n,
                           GError **error)
 {
-  static const TailorVkBinding bindings[] = {
+  static const TailorVkBinding scalar[] = {
     { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SFLOAT, FALSE },
     { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SFLOAT, FALSE },
+  };
+  static const TailorVkBinding vector[] = {
+    { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
   };
   TailorVkContext *ctx;
   const TailorVkDeviceInfo *info;
   TailorVkPipelineDesc desc = {
     .shader = "swiglu-forward",
-    .bindings = bindings,
-    .n_bindings = G_N_ELEMENTS (bindings),
+    .n_bindings = G_N_ELEMENTS (scalar),
     .push_constant_size = sizeof (guint32),
-    .n_spec_constants = 1,
+    .n_spec_constants = 2,
   };
   TailorVkBufferRange ranges[3];
   TailorVkPipeline *pipeline;
-  guint32 wg, push, gx, gy;
+  const TailorVkBufferRange *operands[3] = { out, gate, up };
+  guint32 spec[2], push, gx, gy;
 
   g_return_val_if_fail (rec != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -78,9 +97,12 @@ tailor_vk_swiglu_forward (TailorVkRecorder *rec,
       !exact_range (up, n * 4, &ranges[2]))
     return invalid (error, "swiglu", "a buffer range is shorter than n floats");
 
-  wg = MIN (64, MIN (info->max_workgroup_size[0], info->max_workgroup_invocations));
-  desc.spec_constants = &wg;
-  if (!grid_2d (info, (n + wg - 1) / wg, &gx, &gy))
+  spec[0] = MIN (64, MIN (info->max_workgroup_size[0], info->max_workgroup_invocations));
+  /* four elements per invocation where the ranges allow (see vec4_fits) */
+  spec[1] = vec4_fits (operands, 3, n);
+  desc.spec_constants = spec;
+  desc.bindings = spec[1] ? vector : scalar;
+  if (!grid_2d (info, ((spec[1] ? n / 4 : n) + spec[0] - 1) / spec[0], &gx, &gy))
     return invalid (error, "swiglu", "too many elements for one dispatch");
   pipeline = tailor_vk_pipeline_get (ctx, &desc, error);
   if (pipeline == NULL)
@@ -214,6 +236,10 @@ typedef enum
   K_TEXI,   /* R32I uniform texel buffer (token ids, positions, seeds) */
   K_TEXU,   /* R32UI uniform texel buffer (raw quantized blocks) */
   K_IMG4,   /* RGBA32F storage texel buffer the kernel writes */
+  /* vec4 views whose offsets count floats, for kernels that read and write four elements at a
+   * time where every offset allows (see vec4_fits) and one at a time elsewhere */
+  K_VSTORE, /* vec4 storage buffer the kernel writes */
+  K_VTEXF,  /* RGBA32F uniform texel buffer */
 } KBind;
 
 static const TailorVkBinding kbindings[] = {
@@ -224,16 +250,30 @@ static const TailorVkBinding kbindings[] = {
   [K_TEXI] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_SINT, FALSE },
   [K_TEXU] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
   [K_IMG4] = { TAILOR_VK_BINDING_STORAGE_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, TRUE },
+  [K_VSTORE] = { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
+  [K_VTEXF] = { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
 };
 
 #define K_MAX_BINDINGS 8
 #define K_MAX_PUSH     32
 
+/* The size of the binding's element. */
 static guint
 kunit (KBind kind)
 {
-  return kind == K_STORE4 || kind == K_TEXF4 || kind == K_IMG4 ? 16 : 4;
+  return kind == K_STORE4 || kind == K_TEXF4 || kind == K_IMG4 || kind == K_VSTORE ||
+             kind == K_VTEXF
+           ? 16
+           : 4;
 }
+
+/* The unit the binding's offset is counted in. */
+static guint
+koffset_unit (KBind kind)
+{
+  return kind == K_VSTORE || kind == K_VTEXF ? 4 : kunit (kind);
+}
+
 
 /* One subgroup on CPU implementations (see ops-common.glsl), 64 elsewhere; a power of two the
  * device allows. */
@@ -262,12 +302,14 @@ bind_range (const TailorVkDeviceInfo *info,
             GError **error)
 {
   gsize unit = kunit (kind);
+  gsize offset_unit = koffset_unit (kind);
   gsize align = kbindings[kind].kind == TAILOR_VK_BINDING_STORAGE_BUFFER
                   ? (gsize) info->storage_buffer_alignment
                   : (gsize) info->texel_buffer_alignment;
   gsize size, base, span, limit;
 
-  if (r == NULL || r->buffer == NULL || r->offset % unit != 0 || r->offset >= r->buffer->size)
+  if (r == NULL || r->buffer == NULL || r->offset % offset_unit != 0 ||
+      r->offset >= r->buffer->size)
     return invalid (error, shader, "a tensor lies outside its buffer or is misaligned");
   size = r->size > 0 ? r->size : r->buffer->size - r->offset;
   if (size > r->buffer->size - r->offset)
@@ -279,7 +321,7 @@ bind_range (const TailorVkDeviceInfo *info,
   limit = kbindings[kind].kind == TAILOR_VK_BINDING_STORAGE_BUFFER
             ? (gsize) info->max_storage_buffer_range
             : (gsize) info->max_texel_buffer_elements * unit;
-  if (span > limit || (r->offset - base) / unit > G_MAXUINT32)
+  if (span > limit || (r->offset - base) / offset_unit > G_MAXUINT32)
     {
       g_set_error (error, TAILOR_VK_ERROR, TAILOR_VK_ERROR_INVALID,
                    "%s: binding %u spans %" G_GSIZE_FORMAT
@@ -289,7 +331,7 @@ bind_range (const TailorVkDeviceInfo *info,
       return FALSE;
     }
   *out = (TailorVkBufferRange){ r->buffer, base, span };
-  *offset = (guint32) ((r->offset - base) / unit);
+  *offset = (guint32) ((r->offset - base) / offset_unit);
   return TRUE;
 }
 
@@ -413,17 +455,20 @@ tailor_vk_op_add (TailorVkRecorder *rec,
                   guint64 nb,
                   GError **error)
 {
-  static const KBind kinds[] = { K_STORE, K_TEXF, K_TEXF };
+  static const KBind kinds[] = { K_VSTORE, K_VTEXF, K_VTEXF };
   const TailorVkBufferRange *r[] = { out, a, b };
   guint32 push[5];
+  gboolean vec4;
 
   if (!fits_u32 (n, "ops-add", error))
     return FALSE;
   if (nb == 0 || nb > n)
     return invalid (error, "ops-add", "the second operand is empty or longer than the first");
+  vec4 = vec4_fits (r, 3, n) && nb % 4 == 0;
   push[3] = (guint32) n;
   push[4] = (guint32) nb;
-  return op_dispatch (rec, "ops-add", kinds, r, 3, push, 5, -1, groups_for (out, n), error);
+  return op_dispatch (rec, "ops-add", kinds, r, 3, push, 5, vec4,
+                      groups_for (out, vec4 ? n / 4 : n), error);
 }
 
 gboolean
@@ -436,15 +481,16 @@ tailor_vk_op_swiglu_backward (TailorVkRecorder *rec,
                               guint64 n,
                               GError **error)
 {
-  static const KBind kinds[] = { K_STORE, K_STORE, K_TEXF, K_TEXF, K_TEXF };
+  static const KBind kinds[] = { K_VSTORE, K_VSTORE, K_VTEXF, K_VTEXF, K_VTEXF };
   const TailorVkBufferRange *r[] = { dgate, dup, dout, gate, up };
   guint32 push[6];
+  gboolean vec4 = vec4_fits (r, 5, n);
 
   if (!fits_u32 (n, "ops-swiglu-backward", error))
     return FALSE;
   push[5] = (guint32) n;
-  return op_dispatch (rec, "ops-swiglu-backward", kinds, r, 5, push, 6, -1, groups_for (dgate, n),
-                      error);
+  return op_dispatch (rec, "ops-swiglu-backward", kinds, r, 5, push, 6, vec4,
+                      groups_for (dgate, vec4 ? n / 4 : n), error);
 }
 
 gboolean
