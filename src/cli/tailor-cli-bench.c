@@ -185,9 +185,25 @@ parse_shapes (const char *text, GArray *shapes)
   return shapes->len > 0;
 }
 
-/* Vulkan: each type's kernel timed with timestamps (median and best of reps) against the
- * device's fp32 GEMM kernel (the F32 weight through the same family), forward and input
- * gradient. */
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+static double
+median (double *v, int n)
+{
+  qsort (v, n, sizeof v[0], compare_doubles);
+  return v[n / 2];
+}
+
+/* Vulkan: each type's kernel timed with timestamps against the device's fp32 GEMM kernel (the
+ * F32 weight through the same family), forward and input gradient. This machine's speed swings
+ * up to 2× from second to second (other guests on the host's cores), so the kernel and the
+ * ceiling alternate run by run and the ratio is taken per pair: it holds where the rates move. */
 static int
 bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
 {
@@ -195,12 +211,15 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
                                                   TAILOR_VK_MATMUL_BACKWARD_INPUT };
   TailorVkContext *ctx = tailor_backend_vk_get_context (b);
   g_autofree char *load = load_average ();
+  g_autofree double *ms = g_new (double, reps);
+  g_autofree double *ratio = g_new (double, reps);
+  g_autofree double *ceiling_ms = g_new (double, reps);
   guint s;
 
-  /* This machine's speed swings up to 2× from second to second (other guests on the host's
-   * cores): the median says what a run meets, the best run what the kernel can do. */
   printf ("# matmul on %s, T = %d, load average %s; GFLOP/s = 2·T·IC·OC / kernel time, median "
-          "and best of %d runs; ceiling: the device's fp32 GEMM (F32 weight, forward)\n",
+          "and best of %d runs, each followed by a run of the ceiling (the device's fp32 GEMM: "
+          "F32 weight, forward); of fp32 = median of the pairs' ratios | best over the best "
+          "ceiling run\n",
           tailor_backend_get_name (b), T, load, reps);
   printf ("%-12s %-8s %-6s %10s %10s %8s %8s %8s\n", "IC×OC", "dir", "type", "ms", "GFLOP/s",
           "of fp32", "best", "of fp32");
@@ -211,15 +230,24 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
       double flop = 2.0 * T * IC * OC;
       g_autofree char *shape = g_strdup_printf ("%d×%d", IC, OC);
       g_autoptr (GError) error = NULL;
-      double ceiling = 0.0;
-      double ceiling_best = 0.0;
+      g_autoptr (TailorVkMatmulBench) ceiling = NULL;
       guint k, d;
+      int r;
 
-      if (!tailor_vk_matmul_bench (ctx, TAILOR_TYPE_F32, T, IC, OC, TAILOR_VK_MATMUL_FORWARD, reps,
-                                   &ceiling, &ceiling_best, &error))
+      ceiling = tailor_vk_matmul_bench_new (ctx, TAILOR_TYPE_F32, T, IC, OC,
+                                            TAILOR_VK_MATMUL_FORWARD, &error);
+      if (ceiling == NULL)
         return tailor_cli_fail (error);
-      printf ("%-12s %-8s %-6s %10.2f %10.1f %8s %8.1f %8s\n", shape, "forward", "fp32",
-              flop / ceiling / 1e6, ceiling, "1.00", ceiling_best, "1.00");
+      for (r = 0; r < reps; r++)
+        if (!tailor_vk_matmul_bench_run (ceiling, &ceiling_ms[r], &error))
+          return tailor_cli_fail (error);
+      {
+        double fastest = best (ceiling_ms, reps);
+
+        printf ("%-12s %-8s %-6s %10.2f %10.1f %8s %8.1f %8s\n", shape, "forward", "fp32",
+                median (ceiling_ms, reps), flop / median (ceiling_ms, reps) / 1e6, "1.00",
+                flop / fastest / 1e6, "1.00");
+      }
       for (k = 0; types[k] != NULL; k++)
         {
           TailorType type;
@@ -229,8 +257,8 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
           for (d = 0; d < G_N_ELEMENTS (dirs); d++)
             {
               const char *dir = dirs[d] == TAILOR_VK_MATMUL_FORWARD ? "forward" : "dX";
-              double gflops = 0.0;
-              double best = 0.0;
+              g_autoptr (TailorVkMatmulBench) kernel = NULL;
+              double fastest, fastest_ceiling;
 
               if (tailor_type_row_size (type, IC) == 0)
                 {
@@ -238,12 +266,21 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
                           tailor_type_name (type), IC);
                   break;
                 }
-              if (!tailor_vk_matmul_bench (ctx, type, T, IC, OC, dirs[d], reps, &gflops, &best,
-                                           &error))
+              kernel = tailor_vk_matmul_bench_new (ctx, type, T, IC, OC, dirs[d], &error);
+              if (kernel == NULL)
                 return tailor_cli_fail (error);
+              for (r = 0; r < reps; r++)
+                {
+                  if (!tailor_vk_matmul_bench_run (kernel, &ms[r], &error) ||
+                      !tailor_vk_matmul_bench_run (ceiling, &ceiling_ms[r], &error))
+                    return tailor_cli_fail (error);
+                  ratio[r] = ceiling_ms[r] / ms[r];
+                }
+              fastest = best (ms, reps);
+              fastest_ceiling = best (ceiling_ms, reps);
               printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f %8.1f %8.2f\n", shape, dir,
-                      tailor_type_name (type), flop / gflops / 1e6, gflops, gflops / ceiling,
-                      best, best / ceiling_best);
+                      tailor_type_name (type), median (ms, reps), flop / median (ms, reps) / 1e6,
+                      median (ratio, reps), flop / fastest / 1e6, fastest_ceiling / fastest);
             }
         }
     }
@@ -527,14 +564,6 @@ gemm_ceiling (TailorBackend *b, int T, int IC, int OC, int reps, int threads, GE
                                NULL, &bwd, error))
     return -1.0;
   return MAX (fwd, bwd);
-}
-
-static int
-compare_doubles (const void *a, const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-
-  return (x > y) - (x < y);
 }
 
 /* Utilisation in pairs: n more steps, each followed at once by a ceiling of its own (fastest

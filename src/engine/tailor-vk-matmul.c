@@ -1216,6 +1216,140 @@ random_buffer (TailorVkContext *ctx, GRand *rand, gsize n, const char *name, GEr
   return g_steal_pointer (&buffer);
 }
 
+struct _TailorVkMatmulBench
+{
+  TailorVkWeight *w;
+  TailorVkBuffer *in, *out, *other, *pack;
+  TailorVkRecorder *rec;
+};
+
+void
+tailor_vk_matmul_bench_free (TailorVkMatmulBench *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_pointer (&self->rec, tailor_vk_recorder_free);
+  g_clear_pointer (&self->w, tailor_vk_weight_free);
+  g_clear_pointer (&self->in, tailor_vk_buffer_free);
+  g_clear_pointer (&self->out, tailor_vk_buffer_free);
+  g_clear_pointer (&self->other, tailor_vk_buffer_free);
+  g_clear_pointer (&self->pack, tailor_vk_buffer_free);
+  g_free (self);
+}
+
+TailorVkMatmulBench *
+tailor_vk_matmul_bench_new (TailorVkContext *ctx,
+                            TailorType type,
+                            guint T,
+                            guint K,
+                            guint N,
+                            TailorVkMatmulDirection direction,
+                            GError **error)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  g_autoptr (TailorVkMatmulBench) self = g_new0 (TailorVkMatmulBench, 1);
+  guint64 packed;
+  gboolean ok;
+
+  g_return_val_if_fail (ctx != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (direction == TAILOR_VK_MATMUL_BACKWARD_WEIGHT)
+    {
+      if (type != TAILOR_TYPE_F32)
+        {
+          invalid (error, "matmul benchmark", "the weight gradient is fp32 only");
+          return NULL;
+        }
+      self->in = random_buffer (ctx, rand, (gsize) T * N, "dY", error);
+      self->other = self->in != NULL ? random_buffer (ctx, rand, (gsize) T * K, "X", error) : NULL;
+      if (self->other == NULL)
+        return NULL;
+      self->out = tailor_vk_buffer_new (ctx, (gsize) K * N * 4, "dW", error);
+    }
+  else
+    {
+      const TailorTypeInfo *info = tailor_type_get_info (type);
+      gsize row_bytes = tailor_type_row_size (type, K);
+      g_autofree float *row = g_new (float, K);
+      g_autofree guint8 *data = NULL;
+      gboolean forward = direction == TAILOR_VK_MATMUL_FORWARD;
+
+      if (!tailor_vk_matmul_supports_type (type) || row_bytes == 0 || !info->can_quantize)
+        {
+          invalid (error, "matmul benchmark",
+                   "the type is not supported or K is not a multiple of its block size");
+          return NULL;
+        }
+      data = g_malloc ((gsize) N * row_bytes);
+      for (guint r = 0; r < N; r++)
+        {
+          for (guint k = 0; k < K; k++)
+            row[k] = (float) g_rand_double_range (rand, -1, 1);
+          tailor_quantize_row (type, row, data + (gsize) r * row_bytes, K);
+        }
+      self->w = tailor_vk_weight_upload_data (ctx, "W", type, data, K, N, error);
+      if (self->w == NULL)
+        return NULL;
+      self->in = random_buffer (ctx, rand, (gsize) T * (forward ? K : N), forward ? "X" : "dY",
+                                error);
+      self->out = self->in != NULL ? tailor_vk_buffer_new (ctx, (gsize) T * (forward ? N : K) * 4,
+                                                           forward ? "Y" : "dX", error)
+                                   : NULL;
+    }
+  if (self->out == NULL ||
+      !tailor_vk_buffer_fill (self->out, 0, tailor_vk_buffer_get_size (self->out), 0, error))
+    return NULL;
+
+  packed = tailor_vk_matmul_pack_floats (ctx, direction, type, T, K, N);
+  if (packed > 0)
+    {
+      self->pack = tailor_vk_buffer_new (ctx, packed * 4, "packed", error);
+      if (self->pack == NULL)
+        return NULL;
+    }
+  self->rec = tailor_vk_recorder_new (ctx, TRUE, error);
+  if (self->rec == NULL)
+    return NULL;
+  {
+    TailorVkBufferRange o = { self->out, 0, 0 }, i = { self->in, 0, 0 }, p = { self->pack, 0, 0 };
+    const TailorVkBufferRange *pp = self->pack != NULL ? &p : NULL;
+
+    if (direction == TAILOR_VK_MATMUL_FORWARD)
+      ok = tailor_vk_matmul (self->rec, &o, &i, pp, self->w, NULL, T, FALSE, NULL, error);
+    else if (direction == TAILOR_VK_MATMUL_BACKWARD_INPUT)
+      ok = tailor_vk_matmul_backward_input (self->rec, &o, &i, pp, self->w, T, FALSE, NULL, error);
+    else
+      ok = tailor_vk_matmul_backward_weight (self->rec, &o, &i,
+                                             &(TailorVkBufferRange){ self->other, 0, 0 }, T, K, N,
+                                             1.0f, NULL, error);
+  }
+  /* The first run pays for page faults and caches; it is not counted. */
+  if (!ok || !tailor_vk_recorder_run (self->rec, 600 * SECOND, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+gboolean
+tailor_vk_matmul_bench_run (TailorVkMatmulBench *self, double *ms, GError **error)
+{
+  const TailorVkTiming *timings;
+  guint n_timings = 0;
+
+  g_return_val_if_fail (self != NULL && ms != NULL, FALSE);
+
+  if (!tailor_vk_recorder_run (self->rec, 600 * SECOND, error))
+    return FALSE;
+  timings = tailor_vk_recorder_get_timings (self->rec, &n_timings);
+  /* The packing and the weight's transposing (one dispatch per band) are part of the
+   * product's time. */
+  g_assert (n_timings >= 1);
+  *ms = 0.0;
+  for (guint d = 0; d < n_timings; d++)
+    *ms += timings[d].ms;
+  return TRUE;
+}
+
 gboolean
 tailor_vk_matmul_bench (TailorVkContext *ctx,
                         TailorType type,
@@ -1228,112 +1362,21 @@ tailor_vk_matmul_bench (TailorVkContext *ctx,
                         double *best,
                         GError **error)
 {
-  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
-  g_autoptr (TailorVkWeight) w = NULL;
-  g_autoptr (TailorVkBuffer) in = NULL;
-  g_autoptr (TailorVkBuffer) out = NULL;
-  g_autoptr (TailorVkBuffer) other = NULL;
-  g_autoptr (TailorVkBuffer) pack = NULL;
-  g_autoptr (TailorVkRecorder) rec = NULL;
-  guint64 packed;
+  g_autoptr (TailorVkMatmulBench) bench = NULL;
   g_autofree double *ms = NULL;
-  gboolean ok;
 
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (gflops != NULL || best != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   runs = MAX (runs, 1);
-  if (direction == TAILOR_VK_MATMUL_BACKWARD_WEIGHT)
-    {
-      if (type != TAILOR_TYPE_F32)
-        return invalid (error, "matmul benchmark", "the weight gradient is fp32 only");
-      in = random_buffer (ctx, rand, (gsize) T * N, "dY", error);
-      other = in != NULL ? random_buffer (ctx, rand, (gsize) T * K, "X", error) : NULL;
-      if (other == NULL)
-        return FALSE;
-      out = tailor_vk_buffer_new (ctx, (gsize) K * N * 4, "dW", error);
-    }
-  else
-    {
-      const TailorTypeInfo *info = tailor_type_get_info (type);
-      gsize row_bytes = tailor_type_row_size (type, K);
-      g_autofree float *row = g_new (float, K);
-      g_autofree guint8 *data = NULL;
-
-      if (!tailor_vk_matmul_supports_type (type) || row_bytes == 0 || !info->can_quantize)
-        return invalid (error, "matmul benchmark",
-                        "the type is not supported or K is not a multiple of its block size");
-      data = g_malloc ((gsize) N * row_bytes);
-      for (guint r = 0; r < N; r++)
-        {
-          for (guint k = 0; k < K; k++)
-            row[k] = (float) g_rand_double_range (rand, -1, 1);
-          tailor_quantize_row (type, row, data + (gsize) r * row_bytes, K);
-        }
-      w = tailor_vk_weight_upload_data (ctx, "W", type, data, K, N, error);
-      if (w == NULL)
-        return FALSE;
-      if (direction == TAILOR_VK_MATMUL_FORWARD)
-        {
-          in = random_buffer (ctx, rand, (gsize) T * K, "X", error);
-          out = in != NULL ? tailor_vk_buffer_new (ctx, (gsize) T * N * 4, "Y", error) : NULL;
-        }
-      else
-        {
-          in = random_buffer (ctx, rand, (gsize) T * N, "dY", error);
-          out = in != NULL ? tailor_vk_buffer_new (ctx, (gsize) T * K * 4, "dX", error) : NULL;
-        }
-    }
-  if (out == NULL)
+  bench = tailor_vk_matmul_bench_new (ctx, type, T, K, N, direction, error);
+  if (bench == NULL)
     return FALSE;
-  if (!tailor_vk_buffer_fill (out, 0, tailor_vk_buffer_get_size (out), 0, error))
-    return FALSE;
-
-  packed = tailor_vk_matmul_pack_floats (ctx, direction, type, T, K, N);
-  if (packed > 0)
-    {
-      pack = tailor_vk_buffer_new (ctx, packed * 4, "packed", error);
-      if (pack == NULL)
-        return FALSE;
-    }
-  rec = tailor_vk_recorder_new (ctx, TRUE, error);
-  if (rec == NULL)
-    return FALSE;
-  {
-    TailorVkBufferRange o = { out, 0, 0 }, i = { in, 0, 0 }, p = { pack, 0, 0 };
-    const TailorVkBufferRange *pp = pack != NULL ? &p : NULL;
-
-    if (direction == TAILOR_VK_MATMUL_FORWARD)
-      ok = tailor_vk_matmul (rec, &o, &i, pp, w, NULL, T, FALSE, NULL, error);
-    else if (direction == TAILOR_VK_MATMUL_BACKWARD_INPUT)
-      ok = tailor_vk_matmul_backward_input (rec, &o, &i, pp, w, T, FALSE, NULL, error);
-    else
-      ok = tailor_vk_matmul_backward_weight (rec, &o, &i, &(TailorVkBufferRange){ other, 0, 0 }, T,
-                                             K, N, 1.0f, NULL, error);
-  }
-  if (!ok)
-    return FALSE;
-
   ms = g_new (double, runs);
-  /* The first run pays for page faults and caches; it is not counted. */
-  if (!tailor_vk_recorder_run (rec, 600 * SECOND, error))
-    return FALSE;
   for (guint r = 0; r < runs; r++)
-    {
-      const TailorVkTiming *timings;
-      guint n_timings = 0;
-
-      if (!tailor_vk_recorder_run (rec, 600 * SECOND, error))
-        return FALSE;
-      timings = tailor_vk_recorder_get_timings (rec, &n_timings);
-      /* The packing and the weight's transposing (one dispatch per band) are part of the
-       * product's time. */
-      g_assert (n_timings >= 1);
-      ms[r] = 0.0;
-      for (guint d = 0; d < n_timings; d++)
-        ms[r] += timings[d].ms;
-    }
+    if (!tailor_vk_matmul_bench_run (bench, &ms[r], error))
+      return FALSE;
   qsort (ms, runs, sizeof ms[0], compare_doubles);
   if (gflops != NULL)
     *gflops = 2.0 * T * K * N / (ms[runs / 2] * 1e6);

@@ -176,9 +176,25 @@ gboolean tailor_vk_matmul_dense (TailorVkRecorder *rec,
                                  const TailorVkDropout *drop,
                                  GError **error);
 
-/* Times one matmul of T × K (IC) × N (OC) on random data and random weights of type (warm-up
- * run, then runs timed with timestamps): 2·T·K·N / time in GFLOP/s for the median run in
- * gflops and for the fastest in best (either may be NULL, not both). */
+/* One matmul of T × K (IC) × N (OC) on random data and random weights of type, recorded once
+ * and run once to warm up; each tailor_vk_matmul_bench_run times one more run (timestamps, the
+ * packing and transposing passes included), in ms. Benchmarks alternate two of them to compare
+ * kernels on a machine whose speed wanders. */
+typedef struct _TailorVkMatmulBench TailorVkMatmulBench;
+
+TailorVkMatmulBench *tailor_vk_matmul_bench_new (TailorVkContext *ctx,
+                                                 TailorType type,
+                                                 guint T,
+                                                 guint K,
+                                                 guint N,
+                                                 TailorVkMatmulDirection direction,
+                                                 GError **error);
+gboolean tailor_vk_matmul_bench_run (TailorVkMatmulBench *self, double *ms, GError **error);
+void tailor_vk_matmul_bench_free (TailorVkMatmulBench *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TailorVkMatmulBench, tailor_vk_matmul_bench_free)
+
+/* Times runs of one matmul as above: 2·T·K·N / time in GFLOP/s for the median run in gflops
+ * and for the fastest in best (either may be NULL, not both). */
 gboolean tailor_vk_matmul_bench (TailorVkContext *ctx,
                                  TailorType type,
                                  guint T,
