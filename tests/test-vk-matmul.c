@@ -519,6 +519,12 @@ test_splitk_matches_cpu_reference (void)
       g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
                                                       TAILOR_TYPE_Q4_K, 37, 1024, 900),
                         ==, 0);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                      TAILOR_TYPE_F16, 37, 2048, 2048),
+                        >=, 2048 * 2048);
+      g_assert_cmpuint (tailor_vk_matmul_pack_floats (ctx, TAILOR_VK_MATMUL_BACKWARD_INPUT,
+                                                      TAILOR_TYPE_Q4_K, 37, 2048, 2048),
+                        ==, 0);
     }
   check_forward (rand, TAILOR_TYPE_F32, 37, 900, 45, TRUE, FALSE, 0);
   check_forward (rand, TAILOR_TYPE_Q4_K, 37, 1024, 45, TRUE, FALSE, 0);
@@ -548,6 +554,11 @@ test_splitk_matches_cpu_reference (void)
   }
   g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "0", TRUE);
   check_backward_input (rand, TAILOR_TYPE_F32, 37, 72, 300, TRUE, 0, 0.0f);
+  /* Every other type dequantized as it is transposed (by default from rows of 2048 or 4096). */
+  g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "1", TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    if (types[i] != TAILOR_TYPE_F32)
+      check_backward_input (rand, types[i], 37, row_length (types[i]), 44, TRUE, 0, 0.0f);
   g_setenv ("TAILOR_VK_MATMUL_TRANSPOSE", "", TRUE);
   /* LoRA parts read in the same pass (CPU devices, lanes owning blocks): over a packed X with
    * a bias, over a K-quant's chunks in the big block, and in the input gradient, masked by

@@ -586,25 +586,39 @@ splitk_owns_blocks (TailorVkContext *ctx, guint mode, guint32 M)
          (mode == MODE_INPUT || (mode == MODE_FORWARD && forward_owns_blocks (M)));
 }
 
-/* Whether the input gradient over an F32 weight and M rows reads the weight transposed into
- * scratch (matmul-transpose.comp), with the forward's block and steps, on CPU devices: read in
- * place, the rows a step takes lie N · 4 bytes apart and alias in L1, and it ran at 0.47–0.75
- * of the fp32 forward at reductions of 896 and more. TAILOR_VK_MATMUL_TRANSPOSE=0 turns it off,
- * for tests and comparisons. */
+/* Whether the input gradient over M rows of a weight of type with rows of N and a reduction of
+ * R reads the weight transposed into scratch as fp32 (matmul-transpose.comp), with the
+ * forward's block, steps and packing, on CPU devices. Read in place, the rows a step takes lie
+ * a row's bytes apart and alias in L1 once those are kilobytes. TAILOR_VK_MATMUL_TRANSPOSE=1
+ * forces it (tests), =0 turns it off. */
 static gboolean
-input_transposed (TailorVkContext *ctx, guint mode, TailorType type, guint32 M, guint32 N)
+input_transposed (TailorVkContext *ctx,
+                  guint mode,
+                  TailorType type,
+                  guint32 M,
+                  guint32 N,
+                  guint32 R)
 {
   const char *forced = g_getenv ("TAILOR_VK_MATMUL_TRANSPOSE");
+  const TailorTypeInfo *info = tailor_type_get_info (type);
+  guint32 from;
 
-  /* Measured in rounds of the fp32 forward, the gradient transposed and in place (T = 512,
-   * llvmpipe): transposed 0.99 against 0.87 of the forward at IC × OC 896 × 4864, 0.96 against
-   * 0.79 at 2048 × 8192, 0.94 against 0.88 at 4864 × 896; tied at 1536 × 576; behind at 576 ×
-   * 1536 (0.85 against 0.89) and 288 × 768 (0.89 against 0.98), where rows of 1–2 KiB spread
-   * over enough cache sets. TAILOR_VK_MATMUL_TRANSPOSE=1 forces it (tests), =0 turns it off. */
-  if (mode != MODE_INPUT || type != TAILOR_TYPE_F32 || !splitk_owns_blocks (ctx, mode, M) ||
-      g_strcmp0 (forced, "0") == 0)
+  if (mode != MODE_INPUT || !splitk_owns_blocks (ctx, mode, M) || g_strcmp0 (forced, "0") == 0)
     return FALSE;
-  return N >= 896 || g_strcmp0 (forced, "1") == 0;
+  if (g_strcmp0 (forced, "1") == 0)
+    return TRUE;
+  /* Paired against the fp32 forward (T = 512, llvmpipe), transposed against in place: F32
+   * 0.99 against 0.87 at IC × OC 896 × 4864, 0.95 against 0.79 at 2048 × 8192, 0.94 against
+   * 0.88 at 4864 × 896, behind at 576 × 1536 and 288 × 768 (0.85 against 0.89, 0.89 against
+   * 0.98), where rows of 1–2 KiB spread over enough cache sets. Types of 6 bits and more: F16
+   * 0.85–0.97 against 0.74–0.78 and Q8_0 1.00–1.05 against 0.83–0.93 at 2048 × 8192, F16,
+   * Q8_0 and Q6_K 0.85–0.90 against 0.72–0.75 at 4096 × 14336, but F16 behind at 4864 × 896
+   * (0.89 against 0.97). Four-bit types gain only at 4096 × 14336 (Q4_K 0.90 against 0.84;
+   * 0.89 against 0.99–1.00 at 2048 × 8192). */
+  if (type == TAILOR_TYPE_F32)
+    return N >= 896;
+  from = info->type_size * 8 >= 6 * info->block_size ? 2048 : 4096;
+  return N >= from && R >= from;
 }
 
 /* Floats the transposed weight of mode's product takes at the start of its scratch (0: none),
@@ -615,7 +629,7 @@ transposed_floats (TailorVkContext *ctx, guint mode, TailorType type, guint32 M,
 {
   guint64 align = MAX (ctx->info->texel_buffer_alignment, 16) / 4;
 
-  if (!input_transposed (ctx, mode, type, M, N))
+  if (!input_transposed (ctx, mode, type, M, N, R))
     return 0;
   return ((guint64) N * R + align - 1) / align * align;
 }
@@ -634,7 +648,7 @@ packed_floats (TailorVkContext *ctx, guint mode, TailorType type, guint32 M, gui
    * spread over enough cache sets. The input gradient's blocks are half as tall and it lost
    * or tied at every reduction from 288 to 8192 (1–4 pairs of 9–15 won); one over a
    * transposed weight takes the forward's block and so its policy. */
-  if (input_transposed (ctx, mode, type, M, N))
+  if (input_transposed (ctx, mode, type, M, N, R))
     mode = MODE_FORWARD;
   if (!splitk_owns_blocks (ctx, mode, M) || mode != MODE_FORWARD || R < 896 ||
       g_strcmp0 (g_getenv ("TAILOR_VK_MATMUL_PACK"), "0") == 0)
@@ -654,23 +668,27 @@ pack_floats (TailorVkContext *ctx, guint mode, TailorType type, guint32 M, guint
   return transposed > 0 || packed > 0 ? transposed + packed : 0;
 }
 
-/* Records W (R × C, fp32) transposed into wt, of exactly C × R floats, in bands of columns
- * that each fit the device's storage-buffer range and alignment. */
+/* Records W (R × C, of type, its quants, high bits and scales at w[0..2]) transposed into wt as
+ * fp32, exactly C × R floats, in bands of columns that each fit the device's storage-buffer
+ * range and alignment. */
 static gboolean
 dispatch_transpose (TailorVkRecorder *rec,
                     TailorVkContext *ctx,
                     const TailorVkBufferRange *wt,
-                    const TailorVkBufferRange *w,
+                    const TailorVkBufferRange w[3],
+                    TailorType type,
                     guint32 R,
                     guint32 C,
                     GError **error)
 {
   static const TailorVkBinding bindings[] = {
     { TAILOR_VK_BINDING_STORAGE_BUFFER, VK_FORMAT_UNDEFINED, TRUE },
-    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_SFLOAT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32B32A32_UINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32_UINT, FALSE },
+    { TAILOR_VK_BINDING_UNIFORM_TEXEL_BUFFER, VK_FORMAT_R32G32_SFLOAT, FALSE },
   };
   const TailorVkDeviceInfo *info = ctx->info;
-  guint32 spec[1] = { 64 };
+  guint32 spec[2] = { 64, type };
   TailorVkPipelineDesc desc = {
     .shader = "matmul-transpose",
     .bindings = bindings,
@@ -695,15 +713,17 @@ dispatch_transpose (TailorVkRecorder *rec,
     {
       guint64 cols = MIN (band, C - c0);
       guint32 push[4] = { R / 4, (guint32) (cols / 4), C / 4, (guint32) (c0 / 4) };
-      TailorVkBufferRange ranges[2] = {
+      TailorVkBufferRange ranges[4] = {
         { wt->buffer, wt->offset + c0 * row_bytes, (gsize) (cols * row_bytes) },
-        *w,
+        w[0],
+        w[1],
+        w[2],
       };
       guint64 items = (guint64) (R / 4) * ((cols / 4 + 3) / 4);
       guint32 gx = (guint32) MIN ((items + spec[0] - 1) / spec[0],
                                   (guint64) info->max_workgroup_count[0]);
 
-      if (!tailor_vk_recorder_dispatch (rec, pipeline, "matmul_transpose", ranges, 2, push,
+      if (!tailor_vk_recorder_dispatch (rec, pipeline, "matmul_transpose", ranges, 4, push,
                                         sizeof push, gx, 1, 1, error))
         return FALSE;
     }
@@ -845,7 +865,8 @@ dispatch (TailorVkRecorder *rec,
     }
 
   {
-    gboolean trans = pack != NULL && input_transposed (ctx, mode, type, push->M, push->N);
+    gboolean trans =
+      pack != NULL && input_transposed (ctx, mode, type, push->M, push->N, push->R);
     guint64 n_blocks;
     guint64 transposed = 0, packed = 0;
     TailorVkBufferRange space = { NULL, 0, 0 };
@@ -867,9 +888,10 @@ dispatch (TailorVkRecorder *rec,
       {
         TailorVkBufferRange wt = { space.buffer, space.offset, (gsize) push->N * push->R * 4 };
 
-        if (!dispatch_transpose (rec, ctx, &wt, &ranges_in[2], push->R, push->N, error))
+        if (!dispatch_transpose (rec, ctx, &wt, &ranges_in[2], type, push->R, push->N, error))
           return FALSE;
         ranges[2] = wt;
+        spec[3] = TAILOR_TYPE_F32; /* what the kernel reads now */
         spec[11] = 1;
       }
     if (packed > 0)
