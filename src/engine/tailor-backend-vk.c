@@ -1041,6 +1041,7 @@ vk_run (
   GError *local = NULL;
   const TailorVkTiming *times;
   guint n_times;
+  gboolean print_dispatches;
 
   if (profile != c->profile && !record_all (self, c, profile, error))
     return FALSE;
@@ -1049,6 +1050,7 @@ vk_run (
   if (!profile || timings == NULL)
     return TRUE;
   times = tailor_vk_recorder_get_timings (c->rec, &n_times);
+  print_dispatches = g_strcmp0 (g_getenv ("TAILOR_PROFILE_DISPATCHES"), "1") == 0;
   for (guint d = 0; d < n_times && d < c->dispatch_op->len; d++)
     {
       guint i = g_array_index (c->dispatch_op, guint, d);
@@ -1064,9 +1066,13 @@ vk_run (
       else
         g_free (label);
       *ms += times[d].ms;
-      if (g_getenv ("DBG_DISPATCH"))
-        g_printerr ("DBG %03u %-24s %-28s %8.3f ms  ne %lld %lld | %lld %lld\n", i, tailor_op_kind_name (op->kind), times[d].label, times[d].ms,
-                 (long long) op->t[0].ne[0], (long long) op->t[0].ne[1], (long long) op->t[2].ne[0], (long long) op->t[2].ne[1]);
+      /* TAILOR_PROFILE_DISPATCHES=1: every dispatch of a profiled run on stderr, with its op
+       * and the shapes of the op's first and third tensors (output, weight for products). */
+      if (print_dispatches)
+        g_printerr ("dispatch op %03u %-24s %-28s %8.3f ms  %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+                    " | %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT "\n",
+                    i, tailor_op_kind_name (op->kind), times[d].label, times[d].ms, op->t[0].ne[0],
+                    op->t[0].ne[1], op->t[2].ne[0], op->t[2].ne[1]);
     }
   return TRUE;
 }
