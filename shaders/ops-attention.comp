@@ -39,12 +39,11 @@ layout (push_constant) uniform Push {
 void
 main ()
 {
-  uint item = global_index ();
+  uint h, qb;
 
-  if (item >= (pc.T + BQ - 1) / BQ * pc.n_head)
+  if (!head_block ((pc.T + BQ - 1) / BQ, pc.n_head, h, qb))
     return;
-  uint h = item % pc.n_head;
-  uint t0 = item / pc.n_head * BQ;
+  uint t0 = qb * BQ;
   uint t_end = min (t0 + BQ, pc.T); // one past the block's last row
   uint kvh = h / (pc.n_head / pc.n_head_kv);
   uint kv_stride = pc.n_head_kv * HD4;

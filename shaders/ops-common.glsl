@@ -21,6 +21,22 @@ global_index ()
   return group_index () * WG + gl_LocalInvocationID.x;
 }
 
+// Blocks of rows of n_heads attention heads, dealt so that a workgroup's invocations take
+// neighbouring blocks of one head: they read that head's keys and values, which stay in cache,
+// rather than a slice of every head's. The forward's fastest layer at T = 1024 on llvmpipe
+// went from 36–38 to 30–33 ms in alternated runs; the backward passes showed no gain under the
+// noise and keep one head per lane. The host dispatches ceil(n_blocks / WG) · n_heads
+// workgroups. False past the last block.
+bool
+head_block (uint n_blocks, uint n_heads, out uint head, out uint block)
+{
+  uint g = group_index ();
+
+  head = g % n_heads;
+  block = (g / n_heads) * WG + gl_LocalInvocationID.x;
+  return block < n_blocks;
+}
+
 shared float ops_reduce[WG];
 
 // The sum of v over the workgroup: a fixed tree, so the result does not vary from run to run.

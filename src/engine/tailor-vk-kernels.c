@@ -735,6 +735,14 @@ attention_block (const TailorVkBufferRange *r, guint hd)
   return CLAMP (256 / hd, 1, 8);
 }
 
+/* Workgroups for n_blocks blocks of rows of each of n_heads heads, dealt a head per workgroup
+ * (ops-common.glsl's head_block). */
+static guint64
+head_block_groups (const TailorVkBufferRange *r, guint64 n_blocks, guint n_heads)
+{
+  return groups_for (r, n_blocks) * n_heads;
+}
+
 static gboolean
 check_attention (guint T, guint n_head, guint n_head_kv, guint hd, GError **error)
 {
@@ -771,8 +779,7 @@ tailor_vk_op_attention (TailorVkRecorder *rec,
   push[8] = fbits (1.0f / sqrtf ((float) hd));
   push[9] = lse != NULL;
   return op_dispatch_spec (rec, "ops-attention", kinds, r, 5, push, 10, spec, 2,
-                           groups_for (out, (guint64) (T + spec[1] - 1) / spec[1] * n_head),
-                           error);
+                           head_block_groups (out, (T + spec[1] - 1) / spec[1], n_head), error);
 }
 
 gboolean
