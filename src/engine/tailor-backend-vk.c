@@ -356,7 +356,8 @@ weight_f32 (VkCompiled *c,
   guint64 IC = (guint64) w->ne[0];
   const TailorVkWeight *repacked = repacked_weight (w);
 
-  if (w->type != TAILOR_TYPE_F32 && repacked != NULL)
+  /* (F32 weights are never repacked: they may be trained in place.) */
+  if (repacked != NULL)
     return scratch (c, ctx, "weight", n_rows * IC, out, error) &&
            tailor_vk_weight_rows (rec, out, repacked, NULL, (guint) row0, (guint) n_rows, error);
   if (((VkBuf *) w->buf)->blocks_freed)
@@ -844,7 +845,7 @@ record_op (VkCompiled *c,
                                  tailor_tensor_n_elements (&t[0]), error);
       case TAILOR_OP_EMBEDDING:
         /* From the matmul kernels' layout where the weight has it: four values per lane. */
-        if (t[1].type != TAILOR_TYPE_F32 && repacked_weight (&t[1]) != NULL)
+        if (repacked_weight (&t[1]) != NULL)
           return tailor_vk_weight_rows (rec, range (&t[0], &s[0]), repacked_weight (&t[1]),
                                         range (&t[2], &s[2]), 0,
                                         (guint) tailor_tensor_n_elements (&t[2]), error);
