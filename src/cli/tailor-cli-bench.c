@@ -243,10 +243,10 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
           return tailor_cli_fail (error);
       {
         double fastest = best (ceiling_ms, reps);
+        double mid = median (ceiling_ms, reps);
 
-        printf ("%-12s %-8s %-6s %10.2f %10.1f %8s %8.1f %8s\n", shape, "forward", "fp32",
-                median (ceiling_ms, reps), flop / median (ceiling_ms, reps) / 1e6, "1.00",
-                flop / fastest / 1e6, "1.00");
+        printf ("%-12s %-8s %-6s %10.2f %10.1f %8s %8.1f %8s\n", shape, "forward", "fp32", mid,
+                flop / mid / 1e6, "1.00", flop / fastest / 1e6, "1.00");
       }
       for (k = 0; types[k] != NULL; k++)
         {
@@ -258,7 +258,7 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
             {
               const char *dir = dirs[d] == TAILOR_VK_MATMUL_FORWARD ? "forward" : "dX";
               g_autoptr (TailorVkMatmulBench) kernel = NULL;
-              double fastest, fastest_ceiling;
+              double fastest, fastest_ceiling, mid;
 
               if (tailor_type_row_size (type, IC) == 0)
                 {
@@ -278,9 +278,10 @@ bench_matmul_vk (TailorBackend *b, int T, GStrv types, GArray *shapes, int reps)
                 }
               fastest = best (ms, reps);
               fastest_ceiling = best (ceiling_ms, reps);
+              mid = median (ms, reps);
               printf ("%-12s %-8s %-6s %10.2f %10.1f %8.2f %8.1f %8.2f\n", shape, dir,
-                      tailor_type_name (type), median (ms, reps), flop / median (ms, reps) / 1e6,
-                      median (ratio, reps), flop / fastest / 1e6, fastest_ceiling / fastest);
+                      tailor_type_name (type), mid, flop / mid / 1e6, median (ratio, reps),
+                      flop / fastest / 1e6, fastest_ceiling / fastest);
             }
         }
     }
@@ -587,6 +588,7 @@ paired_utilisation (TailorBackend *b,
                     GError **error)
 {
   g_autofree double *ratio = g_new (double, n);
+  double mid;
 
   for (int k = 0; k < n; k++)
     {
@@ -604,10 +606,10 @@ paired_utilisation (TailorBackend *b,
         return -1.0;
       ratio[k] = flops_per_step / step_s / 1e9 / ceiling;
     }
-  qsort (ratio, n, sizeof ratio[0], compare_doubles);
+  mid = median (ratio, n); /* sorts ratio */
   *lo = ratio[0];
   *hi = ratio[n - 1];
-  return ratio[n / 2];
+  return mid;
 }
 
 typedef struct
